@@ -1,0 +1,209 @@
+"""The lab: store, events, certificates, tap and listeners, in one asyncio loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+from pixlab.db import make_engine, sqlite_url
+from pixlab.lab.certs import CertificateAuthority
+from pixlab.lab.config import LISTENERS_BY_NAME, LabConfig, ListenerSpec
+from pixlab.lab.events import EventLog
+from pixlab.lab.store import MailStore
+from pixlab.lab.tap import Connection, Tap
+from pixlab.lab.tls import LabTls
+
+T = TypeVar("T")
+ServerFactory = Callable[["Lab", Connection], asyncio.Protocol]
+
+
+@dataclass(frozen=True)
+class ListenerInfo:
+    """A running listener: what it is and where it really listens."""
+
+    spec: ListenerSpec
+    security: str
+    host: str
+    port: int
+
+    @property
+    def name(self) -> str:
+        """The listener's name ("imaps", "submission", …)."""
+        return self.spec.name
+
+    def as_json(self) -> dict[str, object]:
+        """The shape `pixlab sandbox --json` prints."""
+        return {
+            "name": self.spec.name,
+            "protocol": self.spec.protocol,
+            "security": self.security,
+            "port_canonical": self.spec.port_canonical,
+            "host": self.host,
+            "port": self.port,
+        }
+
+
+class ConnectionLimits:
+    """Counts open connections per peer and per account, and says no past the limits."""
+
+    def __init__(self, config: LabConfig) -> None:
+        self.config = config
+        self._per_peer: Counter[str] = Counter()
+        self._per_account: Counter[str] = Counter()
+        self._claimed: dict[Connection, str] = {}
+
+    def admit(self, conn: Connection) -> str | None:
+        """Count a new connection; returns why it is refused, or None."""
+        if self._per_peer[conn.peer[0]] >= self.config.max_connections_per_peer:
+            return "too many connections from this address"
+        self._per_peer[conn.peer[0]] += 1
+        return None
+
+    def claim_account(self, conn: Connection, address: str) -> bool:
+        """Count a logged-in connection for an account; False when it has too many."""
+        if self._per_account[address] >= self.config.max_connections_per_account:
+            return False
+        self._per_account[address] += 1
+        self._claimed[conn] = address
+        return True
+
+    def release(self, conn: Connection) -> None:
+        """Forget a closed connection."""
+        self._per_peer[conn.peer[0]] -= 1
+        if self._per_peer[conn.peer[0]] <= 0:
+            del self._per_peer[conn.peer[0]]
+        address = self._claimed.pop(conn, None)
+        if address is not None:
+            self._per_account[address] -= 1
+            if self._per_account[address] <= 0:
+                del self._per_account[address]
+
+
+def _server_factories() -> dict[str, ServerFactory]:
+    # Imported here: the protocol modules import this one for type hints.
+    from pixlab.lab.pop3 import Pop3Session
+    from pixlab.lab.smtp import smtp_session
+
+    return {"smtp": smtp_session, "pop3": Pop3Session}
+
+
+class Lab:
+    """A running mail lab. Use `start()`/`stop()` or `with Lab(...) as lab:`."""
+
+    def __init__(self, config: LabConfig, data_dir: Path, engine: Engine | None = None) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = engine or make_engine(sqlite_url(self.data_dir))
+        self.store = MailStore(self.engine)
+        self.events = EventLog(self.engine)
+        self.ca = CertificateAuthority(self.data_dir / "tls")
+        self.tls = LabTls(self.ca, config)
+        self.tap = Tap(self)
+        self.connections = ConnectionLimits(config)
+        self.listeners: list[ListenerInfo] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._servers: list[asyncio.Server] = []
+        self._thread: threading.Thread | None = None
+        self._factories = _server_factories()
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start(self, timeout: float = 15.0) -> Lab:
+        """Start the loop thread and every listener; returns once they all accept."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self.loop = loop
+            try:
+                loop.run_until_complete(self._open_listeners())
+            except BaseException as exc:  # reported to start()'s caller
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._shutdown())
+            loop.close()
+
+        self.events.start()
+        self._thread = threading.Thread(target=run, name="pixlab-lab", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError("the lab did not start in time")
+        if failure:
+            self._thread.join()
+            self.events.close()
+            raise failure[0]
+        return self
+
+    async def _open_listeners(self) -> None:
+        for name in self.config.listeners:
+            spec = LISTENERS_BY_NAME[name]
+            if spec.protocol not in self._factories:
+                continue
+            server = await self.tap.listen(spec, self.config.host, self.config.port_for(spec))
+            self._servers.append(server)
+            host, port = server.sockets[0].getsockname()[:2]
+            self.listeners.append(ListenerInfo(spec, self.config.security(spec), host, port))
+
+    async def _shutdown(self) -> None:
+        for server in self._servers:
+            server.close()
+        self.tap.close_all()
+        for server in self._servers:
+            await server.wait_closed()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Close every listener and connection, then commit the pending events."""
+        if self._thread is None:
+            return
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self._thread = None
+        self.events.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- for the servers and for callers ------------------------------------
+
+    def server_protocol(self, spec: ListenerSpec, conn: Connection) -> asyncio.Protocol:
+        """A new protocol server for a connection the tap accepted."""
+        return self._factories[spec.protocol](self, conn)
+
+    def listener(self, name: str) -> ListenerInfo:
+        """The running listener with that name ("pop3s", "submission", …)."""
+        for info in self.listeners:
+            if info.name == name:
+                return info
+        raise KeyError(name)
+
+    def is_local_domain(self, domain: str) -> bool:
+        """Whether this lab receives mail for a domain."""
+        domain = domain.lower()
+        return domain in self.config.domains or domain in self.store.domains()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        """Run a coroutine in the lab's loop from another thread and wait for its result."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

@@ -1,0 +1,256 @@
+"""The lab's SMTP server, on aiosmtpd: port 25 (MX), 587 (submission, STARTTLS) and 465 (TLS).
+
+Port 25 receives mail for the lab's own domains from anyone and relays
+nothing; 587 and 465 take mail from logged-in users. aiosmtpd counts only
+STARTTLS as TLS, so the session works out for itself whether the connection is
+encrypted (implicit TLS on 465 included) and applies the lab's policy in its
+own hooks, with Postfix's replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from email.utils import format_datetime, parseaddr
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
+
+from pixlab.lab import replies as R
+from pixlab.lab.store import AccountInfo, QuotaExceeded
+from pixlab.lab.tap import Connection, describe_tls_failure
+from pixlab.lab.tls import ssl_object_of
+
+if TYPE_CHECKING:
+    from pixlab.lab.runner import Lab
+
+# aiosmtpd logs every command line at INFO, AUTH lines included: their base64
+# is a password in clear. The lab records what matters in its own event log.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+
+class LabSMTP(SMTP):
+    """An aiosmtpd session that knows its tapped connection and the lab's policy."""
+
+    def __init__(self, lab: Lab, conn: Connection) -> None:
+        self.lab = lab
+        self.conn = conn
+        spec = conn.listener
+        offer_starttls = not spec.implicit_tls and lab.config.starttls
+        super().__init__(
+            _Delivery(lab, conn),
+            data_size_limit=lab.config.max_message_size,
+            hostname=lab.config.server_name,
+            ident=R.SMTP_IDENT,
+            tls_context=lab.tls.context if offer_starttls else None,
+            timeout=lab.config.preauth_timeout,
+            # The lab decides when AUTH is allowed (see smtp_AUTH below).
+            auth_require_tls=False,
+            authenticator=self._check_login,
+            loop=asyncio.get_running_loop(),
+        )
+        self.account: AccountInfo | None = None
+
+    @property
+    def encrypted(self) -> bool:
+        """TLS is active: after STARTTLS, or from the start on 465."""
+        return self._tls_protocol is not None or ssl_object_of(self.transport) is not None
+
+    @property
+    def login_refused_in_clear(self) -> bool:
+        """Submission before STARTTLS, on a lab that does not allow cleartext logins."""
+        return not self.encrypted and not self.lab.config.allow_cleartext
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        ssl_object = ssl_object_of(transport)
+        if ssl_object is not None and self.conn.listener.implicit_tls:
+            self.lab.tls.established(self.conn, ssl_object)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        # aiosmtpd waits up to 60 s for the handshake; a lesson cannot.
+        self._reset_timeout(self.lab.config.tls_handshake_timeout)
+        try:
+            await super().smtp_STARTTLS(arg)
+        except TLSSetupException as exc:
+            self.conn.record("tls.failed", reason=describe_tls_failure(exc.__cause__ or exc))
+            raise
+        self._reset_timeout()
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        if not self.conn.listener.submission:
+            await self.push(R.SMTP_AUTH_NOT_ENABLED)
+            return
+        if self.login_refused_in_clear and self.session.extended_smtp:  # type: ignore[union-attr]
+            self.conn.record(
+                "auth.failed",
+                mechanism=(arg or "").split(" ")[0].upper()[:20],
+                cleartext=True,
+                reason="cleartext login refused before TLS",
+            )
+            await self.push(R.SMTP_MUST_STARTTLS)
+            return
+        await super().smtp_AUTH(arg)
+
+    def _check_login(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        login = data.login.decode("utf-8", "replace")
+        account = self.lab.store.authenticate(login, data.password.decode("utf-8", "replace"))
+        cleartext = not self.encrypted
+        if account is None:
+            self.conn.record(
+                "auth.failed",
+                mechanism=mechanism,
+                cleartext=cleartext,
+                reason="wrong user name or password",
+                user=login[:320],
+            )
+            return AuthResult(success=False, handled=False, message=R.SMTP_AUTH_FAILED)
+        if not self.lab.connections.claim_account(self.conn, account.address):
+            self.conn.record(
+                "auth.failed",
+                mechanism=mechanism,
+                cleartext=cleartext,
+                reason="too many connections for this account",
+                user=login[:320],
+            )
+            return AuthResult(success=False, handled=False, message=R.SMTP_AUTH_TOO_MANY)
+        self.account = account
+        self.conn.account = account.address
+        self.conn.record("auth.succeeded", mechanism=mechanism, cleartext=cleartext)
+        self._timeout_duration = self.lab.config.idle_timeout
+        return AuthResult(success=True, auth_data=account)
+
+
+def smtp_session(lab: Lab, conn: Connection) -> LabSMTP:
+    """The protocol factory the lab registers for SMTP listeners."""
+    return LabSMTP(lab, conn)
+
+
+class _Delivery:
+    """aiosmtpd's handler: who may send what to whom, and delivery into the store."""
+
+    def __init__(self, lab: Lab, conn: Connection) -> None:
+        self.lab = lab
+        self.conn = conn
+
+    async def handle_EHLO(
+        self, server: LabSMTP, session: Session, envelope: Envelope, hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        # Postfix advertises AUTH only where a login may happen: never on port 25,
+        # and on 587 only once TLS is on (smtpd_tls_auth_only).
+        if not self.conn.listener.submission or server.login_refused_in_clear:
+            responses = [r for r in responses if not r.startswith("250-AUTH")]
+        return responses
+
+    def handle_STARTTLS(self, server: LabSMTP, session: Session, envelope: Envelope) -> bool:
+        ssl_object = ssl_object_of(server.transport)
+        if ssl_object is not None:
+            self.lab.tls.established(self.conn, ssl_object)
+        return True
+
+    async def handle_MAIL(
+        self, server: LabSMTP, session: Session, envelope: Envelope, address: str,
+        options: list[str],
+    ) -> str:
+        if self.conn.listener.submission:
+            if server.login_refused_in_clear:
+                return R.SMTP_MUST_STARTTLS
+            if server.account is None:
+                return R.SMTP_AUTH_REQUIRED
+            if address.lower() != server.account.address:
+                return R.SMTP_SENDER_NOT_OWNED.format(
+                    address=address, login=server.account.address
+                )
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return R.SMTP_SENDER_OK
+
+    async def handle_RCPT(
+        self, server: LabSMTP, session: Session, envelope: Envelope, address: str,
+        options: list[str],
+    ) -> str:
+        _, parsed = parseaddr(address)
+        domain = parsed.rpartition("@")[2].lower()
+        if not parsed or not domain:
+            return R.SMTP_BAD_ADDRESS
+        account = self.lab.store.account(parsed)
+        if account is None:
+            if self.lab.is_local_domain(domain):
+                self.conn.record("message.rejected", recipient=parsed, reason="unknown user")
+                return R.SMTP_USER_UNKNOWN.format(address=parsed)
+            self.conn.record("relay.denied", recipient=parsed)
+            return R.SMTP_RELAY_DENIED.format(address=parsed)
+        usage = self.lab.store.usage(account.id)
+        if usage >= account.quota_bytes:
+            self._full(account, usage, 0)
+            return R.SMTP_MAILBOX_FULL.format(address=parsed)
+        envelope.rcpt_tos.append(account.address)
+        envelope.rcpt_options.extend(options)
+        return R.SMTP_RECIPIENT_OK
+
+    async def handle_DATA(self, server: LabSMTP, session: Session, envelope: Envelope) -> str:
+        queue_id = secrets.token_hex(5).upper()
+        content = envelope.original_content or b""
+        raw = self._trace_headers(server, session, envelope, queue_id) + content
+        accounts = [self.lab.store.account(a) for a in envelope.rcpt_tos]
+        for account in accounts:
+            assert account is not None
+            usage = self.lab.store.usage(account.id)
+            if usage + len(raw) > account.quota_bytes:
+                self._full(account, usage, len(raw))
+                return R.SMTP_MAILBOX_FULL.format(address=account.address)
+        via = "submission" if self.conn.listener.submission else "mx"
+        for account in accounts:
+            assert account is not None
+            try:
+                message = self.lab.store.append(account, "INBOX", raw)
+            except QuotaExceeded as exc:
+                self._full(account, exc.usage, exc.size)
+                return R.SMTP_MAILBOX_FULL.format(address=account.address)
+            self.conn.record(
+                "message.delivered",
+                recipient=account.address,
+                sender=envelope.mail_from,
+                folder="INBOX",
+                uid=message.uid,
+                size=message.size,
+                via=via,
+                authenticated=server.account is not None,
+            )
+        return R.SMTP_QUEUED.format(queue_id=queue_id)
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            return "454 4.7.0 TLS not available due to local problem"
+        self.conn.record("protocol.error", reason=f"{type(error).__name__}: {error}"[:200])
+        return R.SMTP_TEMPORARY_FAILURE
+
+    def _full(self, account: AccountInfo, usage: int, size: int) -> None:
+        self.conn.record(
+            "quota.exceeded", recipient=account.address, usage=usage,
+            quota=account.quota_bytes, size=size,
+        )
+        self.conn.record("message.rejected", recipient=account.address, reason="mailbox full")
+
+    def _trace_headers(
+        self, server: LabSMTP, session: Session, envelope: Envelope, queue_id: str
+    ) -> bytes:
+        # RFC 5321 section 4.4 trace fields, with RFC 3848's protocol names so
+        # that a learner can read in the message itself how it travelled.
+        kind = "ESMTP" if session.extended_smtp else "SMTP"
+        kind += ("S" if server.encrypted else "") + ("A" if server.account else "")
+        when = format_datetime(datetime.fromtimestamp(time.time(), UTC))
+        return (
+            f"Return-Path: <{envelope.mail_from or ''}>\r\n"
+            f"Received: from {session.host_name or 'unknown'} ({self.conn.peer[0]})\r\n"
+            f"\tby {self.lab.config.server_name} (PixLab) with {kind} id {queue_id};\r\n"
+            f"\t{when}\r\n"
+        ).encode("utf-8", "replace")

@@ -1,0 +1,407 @@
+"""The lab's one mail store: accounts, folders and messages for every protocol.
+
+SMTP delivery, POP3, IMAP and the web pages all read and write here, so a POP3
+deletion really empties the inbox that another device's IMAP sees. Every write
+is committed before the server acknowledges it, so acknowledged mail survives
+a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+
+from pixlab.db import Account, Folder, Message
+from pixlab.lab.passwords import hash_password, verify_password
+
+# The folders every account starts with, and their RFC 6154 special-use roles.
+DEFAULT_FOLDERS: tuple[tuple[str, str | None], ...] = (
+    ("INBOX", None),
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Archives", "\\Archive"),
+    ("Junk", "\\Junk"),
+)
+DEFAULT_QUOTA_BYTES = 20 * 1024 * 1024
+
+ChangeListener = Callable[[int, int], None]
+
+
+class StoreError(Exception):
+    """A store operation that cannot be done as asked."""
+
+
+class QuotaExceeded(StoreError):
+    """The account has no room left for this message."""
+
+    def __init__(self, address: str, usage: int, quota: int, size: int) -> None:
+        super().__init__(f"{address}: {usage} + {size} bytes exceeds the quota of {quota}")
+        self.usage, self.quota, self.size = usage, quota, size
+
+
+class UnknownFolder(StoreError):
+    """No folder of that name in this account."""
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """What callers need to know of an account; never its password hash."""
+
+    id: int
+    address: str
+    quota_bytes: int
+
+    @property
+    def domain(self) -> str:
+        """The part after the @."""
+        return self.address.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    """A folder and its IMAP identity."""
+
+    id: int
+    account_id: int
+    name: str
+    special_use: str | None
+    uidvalidity: int
+    uidnext: int
+    subscribed: bool
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    """A message without its bytes."""
+
+    id: int
+    folder_id: int
+    uid: int
+    flags: frozenset[str]
+    internal_date: int
+    size: int
+
+
+def normalise_address(address: str) -> str:
+    """Addresses compare case-insensitively; the store keeps them in lower case."""
+    return address.strip().lower()
+
+
+def crlf(raw: bytes) -> bytes:
+    """A message with every line ending as CRLF, as it travels on the wire (RFC 5322 section 2.1)."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
+def _folder_key(name: str) -> str:
+    # RFC 3501 section 5.1: INBOX is case-insensitive, other names are not.
+    return "INBOX" if name.upper() == "INBOX" else name
+
+
+def _flags_text(flags: Iterable[str]) -> str:
+    return " ".join(sorted(set(flags)))
+
+
+def _message(row) -> MessageInfo:  # type: ignore[no-untyped-def]
+    flags = frozenset(row.flags.split()) if row.flags else frozenset()
+    return MessageInfo(row.id, row.folder_id, row.uid, flags, row.internal_date, row.size)
+
+
+_MESSAGE_COLUMNS = (
+    Message.id,
+    Message.folder_id,
+    Message.uid,
+    Message.flags,
+    Message.internal_date,
+    Message.size,
+)
+
+
+class MailStore:
+    """Accounts, folders and messages in the PixLab database."""
+
+    def __init__(self, engine: Engine, default_quota: int = DEFAULT_QUOTA_BYTES) -> None:
+        self.engine = engine
+        self.default_quota = default_quota
+        self._listeners: list[ChangeListener] = []
+        self._listeners_lock = threading.Lock()
+        self._uidvalidity_lock = threading.Lock()
+        self._last_uidvalidity = 0
+
+    # -- accounts ---------------------------------------------------------
+
+    def create_account(
+        self, address: str, password: str, quota_bytes: int | None = None
+    ) -> AccountInfo:
+        """Create an account with its default folders, or reset the password of an existing one.
+
+        An existing account keeps its mail; its quota changes only when one is given.
+        """
+        address = normalise_address(address)
+        if "@" not in address or address.startswith("@") or address.endswith("@"):
+            raise StoreError(f"not a mail address: {address!r}")
+        hashed = hash_password(password)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(Account.id).where(Account.address == address)).first()
+            if row is not None:
+                values: dict[str, object] = {"password_hash": hashed}
+                if quota_bytes is not None:
+                    values["quota_bytes"] = quota_bytes
+                conn.execute(update(Account).where(Account.id == row.id).values(**values))
+                account_id = row.id
+            else:
+                account_id = conn.execute(
+                    insert(Account).values(
+                        address=address,
+                        password_hash=hashed,
+                        quota_bytes=self.default_quota if quota_bytes is None else quota_bytes,
+                        created_at=int(time.time()),
+                    )
+                ).inserted_primary_key[0]
+                for name, special_use in DEFAULT_FOLDERS:
+                    self._insert_folder(conn, account_id, name, special_use)
+        info = self.account_by_id(account_id)
+        assert info is not None
+        return info
+
+    def account(self, address: str) -> AccountInfo | None:
+        """The account with this address, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(Account.id, Account.address, Account.quota_bytes).where(
+                    Account.address == normalise_address(address)
+                )
+            ).first()
+        return AccountInfo(row.id, row.address, row.quota_bytes) if row else None
+
+    def account_by_id(self, account_id: int) -> AccountInfo | None:
+        """The account with this id, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(Account.id, Account.address, Account.quota_bytes).where(
+                    Account.id == account_id
+                )
+            ).first()
+        return AccountInfo(row.id, row.address, row.quota_bytes) if row else None
+
+    def authenticate(self, address: str, password: str) -> AccountInfo | None:
+        """The account if the password is right, else None (unknown or wrong: same answer)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    Account.id, Account.address, Account.quota_bytes, Account.password_hash
+                ).where(Account.address == normalise_address(address))
+            ).first()
+        if row is None or not verify_password(password, row.password_hash):
+            return None
+        return AccountInfo(row.id, row.address, row.quota_bytes)
+
+    def set_quota(self, account_id: int, quota_bytes: int) -> None:
+        """Change an account's quota."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Account).where(Account.id == account_id).values(quota_bytes=quota_bytes)
+            )
+
+    def usage(self, account_id: int) -> int:
+        """Bytes used by all the account's messages."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.coalesce(func.sum(Message.size), 0)).where(
+                        Message.account_id == account_id
+                    )
+                ).scalar_one()
+            )
+
+    def domains(self) -> set[str]:
+        """The domains that have at least one account."""
+        with self.engine.connect() as conn:
+            addresses = conn.execute(select(Account.address)).scalars()
+            return {a.rpartition("@")[2] for a in addresses}
+
+    # -- folders ----------------------------------------------------------
+
+    def folders(self, account_id: int) -> list[FolderInfo]:
+        """The account's folders, INBOX first then by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Folder).where(Folder.account_id == account_id)).all()
+        folders = [self._folder(r) for r in rows]
+        return sorted(folders, key=lambda f: (f.name != "INBOX", f.name))
+
+    def folder(self, account_id: int, name: str) -> FolderInfo | None:
+        """The folder of that name (INBOX in any case), if it exists."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(Folder).where(
+                    Folder.account_id == account_id, Folder.name == _folder_key(name)
+                )
+            ).first()
+        return self._folder(row) if row else None
+
+    def create_folder(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> FolderInfo:
+        """Create a folder; raises StoreError if it exists."""
+        if self.folder(account_id, name) is not None:
+            raise StoreError(f"folder exists: {name}")
+        with self.engine.begin() as conn:
+            folder_id = self._insert_folder(conn, account_id, _folder_key(name), special_use)
+        folder = self._folder_by_id(folder_id)
+        assert folder is not None
+        return folder
+
+    def _insert_folder(self, conn, account_id: int, name: str, special_use: str | None) -> int:  # type: ignore[no-untyped-def]
+        return conn.execute(
+            insert(Folder).values(
+                account_id=account_id,
+                name=name,
+                special_use=special_use,
+                uidvalidity=self._new_uidvalidity(),
+                uidnext=1,
+                subscribed=True,
+            )
+        ).inserted_primary_key[0]
+
+    def _new_uidvalidity(self) -> int:
+        # RFC 3501 section 2.3.1.1: a re-created folder must get a new, larger
+        # UIDVALIDITY. Seconds since the epoch, bumped when two fall in the same second.
+        with self._uidvalidity_lock:
+            self._last_uidvalidity = max(int(time.time()), self._last_uidvalidity + 1)
+            return self._last_uidvalidity
+
+    def _folder_by_id(self, folder_id: int) -> FolderInfo | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(Folder).where(Folder.id == folder_id)).first()
+        return self._folder(row) if row else None
+
+    @staticmethod
+    def _folder(row) -> FolderInfo:  # type: ignore[no-untyped-def]
+        return FolderInfo(
+            row.id,
+            row.account_id,
+            row.name,
+            row.special_use,
+            row.uidvalidity,
+            row.uidnext,
+            bool(row.subscribed),
+        )
+
+    # -- messages ---------------------------------------------------------
+
+    def append(
+        self,
+        account: AccountInfo,
+        folder_name: str,
+        raw: bytes,
+        flags: Iterable[str] = (),
+        internal_date: int | None = None,
+    ) -> MessageInfo:
+        """Store a message in a folder, within the quota.
+
+        Raises:
+            QuotaExceeded: the message does not fit in what is left.
+            UnknownFolder: no such folder.
+        """
+        raw = crlf(raw)
+        size = len(raw)
+        usage = self.usage(account.id)
+        if usage + size > account.quota_bytes:
+            raise QuotaExceeded(account.address, usage, account.quota_bytes, size)
+        when = int(time.time()) if internal_date is None else internal_date
+        with self.engine.begin() as conn:
+            # The UPDATE takes SQLite's write lock first, so two deliveries
+            # never receive the same UID.
+            row = conn.execute(
+                update(Folder)
+                .where(Folder.account_id == account.id, Folder.name == _folder_key(folder_name))
+                .values(uidnext=Folder.uidnext + 1)
+                .returning(Folder.id, Folder.uidnext)
+            ).first()
+            if row is None:
+                raise UnknownFolder(folder_name)
+            folder_id, uid = row.id, row.uidnext - 1
+            message_id = conn.execute(
+                insert(Message).values(
+                    folder_id=folder_id,
+                    account_id=account.id,
+                    uid=uid,
+                    flags=_flags_text(flags),
+                    internal_date=when,
+                    size=size,
+                    raw=raw,
+                )
+            ).inserted_primary_key[0]
+        self._notify(account.id, folder_id)
+        return MessageInfo(message_id, folder_id, uid, frozenset(flags), when, size)
+
+    def messages(self, folder_id: int) -> list[MessageInfo]:
+        """The folder's messages in UID order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*_MESSAGE_COLUMNS)
+                .where(Message.folder_id == folder_id)
+                .order_by(Message.uid)
+            ).all()
+        return [_message(r) for r in rows]
+
+    def raw(self, message_id: int) -> bytes:
+        """The message's bytes exactly as they were received."""
+        with self.engine.connect() as conn:
+            raw = conn.execute(select(Message.raw).where(Message.id == message_id)).scalar()
+        if raw is None:
+            raise StoreError(f"no message {message_id}")
+        return bytes(raw)
+
+    def set_flags(self, message_ids: Iterable[int], flags: Iterable[str]) -> None:
+        """Replace the flags of some messages."""
+        ids = list(message_ids)
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                update(Message)
+                .where(Message.id.in_(ids))
+                .values(flags=_flags_text(flags))
+                .returning(Message.account_id, Message.folder_id)
+            ).all()
+        for account_id, folder_id in set(rows):
+            self._notify(account_id, folder_id)
+
+    def delete_messages(self, message_ids: Iterable[int]) -> int:
+        """Remove messages for good (POP3 QUIT, IMAP EXPUNGE); returns how many went."""
+        ids = list(message_ids)
+        if not ids:
+            return 0
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                delete(Message)
+                .where(Message.id.in_(ids))
+                .returning(Message.account_id, Message.folder_id)
+            ).all()
+        for account_id, folder_id in set(rows):
+            self._notify(account_id, folder_id)
+        return len(rows)
+
+    # -- change notification ----------------------------------------------
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        """Call `listener(account_id, folder_id)` after each committed change, from any thread."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: ChangeListener) -> None:
+        """Stop calling a listener."""
+        with self._listeners_lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _notify(self, account_id: int, folder_id: int) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(account_id, folder_id)

@@ -1,0 +1,68 @@
+"""Shared fixtures: a running lab on ephemeral ports, the Flask app, a browser."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pixlab.lab.config import LabConfig
+from pixlab.lab.runner import Lab
+
+DOMAIN = "lycee-exemple.test"
+ADDRESS = f"eleve@{DOMAIN}"
+PASSWORD = "Cahier-2026"
+
+
+def lab_config(**overrides: object) -> LabConfig:
+    """A test lab: ephemeral ports, short timeouts."""
+    values: dict[str, object] = {
+        "port_base": 0,
+        "preauth_timeout": 5.0,
+        "tls_handshake_timeout": 2.0,
+    }
+    values.update(overrides)
+    return LabConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One CA for the whole run: making certificates is the slow part of a lab's start."""
+    return tmp_path_factory.mktemp("ca")
+
+
+@pytest.fixture
+def make_lab(tmp_path: Path, ca_dir: Path) -> Iterator:
+    """Start labs with a given configuration; they are stopped after the test."""
+    labs: list[Lab] = []
+
+    def start(data_dir: Path | None = None, **overrides: object) -> Lab:
+        data_dir = data_dir or tmp_path / f"lab{len(labs)}"
+        if not (data_dir / "tls").exists():
+            shutil.copytree(ca_dir / "tls", data_dir / "tls") if (ca_dir / "tls").exists() else None
+        lab = Lab(lab_config(**overrides), data_dir).start()
+        if not (ca_dir / "tls").exists():
+            shutil.copytree(data_dir / "tls", ca_dir / "tls")
+        labs.append(lab)
+        return lab
+
+    yield start
+    for lab in labs:
+        lab.stop()
+
+
+@pytest.fixture
+def lab(make_lab) -> Lab:  # type: ignore[no-untyped-def]
+    """A running lab with the secure defaults and one account, eleve@lycee-exemple.test."""
+    lab = make_lab()
+    lab.store.create_account(ADDRESS, PASSWORD)
+    return lab
+
+
+@pytest.fixture
+def tls_context(lab: Lab) -> ssl.SSLContext:
+    """What a well-configured mail program trusts: the lab's CA, nothing else."""
+    return ssl.create_default_context(cafile=str(lab.ca.ca_path))
