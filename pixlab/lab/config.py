@@ -16,18 +16,17 @@ class ListenerSpec:
     implicit_tls: bool
     port_canonical: int
     submission: bool = False  # SMTP: a submission port (AUTH) rather than MX-style port 25
-    label: str = ""
 
 
 # The lab's services, as a school's mail server would offer them.
 LISTENERS: tuple[ListenerSpec, ...] = (
-    ListenerSpec("smtp", "smtp", False, 25, label="SMTP (réception entre serveurs)"),
-    ListenerSpec("submission", "smtp", False, 587, submission=True, label="SMTP (envoi)"),
-    ListenerSpec("smtps", "smtp", True, 465, submission=True, label="SMTP (envoi)"),
-    ListenerSpec("imap", "imap", False, 143, label="IMAP"),
-    ListenerSpec("imaps", "imap", True, 993, label="IMAP"),
-    ListenerSpec("pop3", "pop3", False, 110, label="POP3"),
-    ListenerSpec("pop3s", "pop3", True, 995, label="POP3"),
+    ListenerSpec("smtp", "smtp", False, 25),
+    ListenerSpec("submission", "smtp", False, 587, submission=True),
+    ListenerSpec("smtps", "smtp", True, 465, submission=True),
+    ListenerSpec("imap", "imap", False, 143),
+    ListenerSpec("imaps", "imap", True, 993),
+    ListenerSpec("pop3", "pop3", False, 110),
+    ListenerSpec("pop3s", "pop3", True, 995),
 )
 LISTENERS_BY_NAME = {spec.name: spec for spec in LISTENERS}
 

@@ -1,0 +1,90 @@
+"""The Flask application: `create_app()` wires the blueprints, the lab and the languages."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request, session
+from flask_babel import Babel, get_locale
+from flask_wtf.csrf import CSRFProtect
+
+from pixlab.lab.runner import Lab
+
+LANGUAGES = ("fr", "en")
+csrf = CSRFProtect()
+
+
+def resource_dir(name: str) -> Path:
+    """A top-level folder of the project (templates, static, …), from a checkout or a wheel."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / name  # the wheel carries them inside the package
+    return installed if installed.is_dir() else package.parent / name
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = None) -> Flask:
+    """Build the PixLab web app; `lab` is the running mail lab it shows and drives."""
+    app = Flask(
+        __name__,
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
+        instance_relative_config=True,
+    )
+    app.config.from_mapping(
+        DATA_DIR="instance",
+        BABEL_DEFAULT_LOCALE="fr",
+        BABEL_TRANSLATION_DIRECTORIES=str(resource_dir("translations")),
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+    )
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(Path(app.config["DATA_DIR"]))
+    app.extensions["pixlab.lab"] = lab
+
+    Babel(app, locale_selector=_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
+    csrf.init_app(app)
+    app.after_request(_vary_on_htmx)
+
+    from pixlab.web import lab_pages
+
+    app.register_blueprint(lab_pages.bp)
+    return app
+
+
+def current_lab() -> Lab | None:
+    """The lab this app drives (None when the app runs without one)."""
+    from flask import current_app
+
+    return current_app.extensions.get("pixlab.lab")
+
+
+def _locale() -> str:
+    # French first: English only when the learner chose it.
+    chosen = session.get("lang")
+    return chosen if chosen in LANGUAGES else "fr"
+
+
+def _vary_on_htmx(response: Response) -> Response:
+    # One URL answers the whole page or just a fragment, by the HX-Request header.
+    response.vary.add("HX-Request")
+    return response
+
+
+def _secret_key(data_dir: Path) -> str:
+    """The session key, made once and kept in the data directory so a restart logs nobody out."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def wants_fragment() -> bool:
+    """Whether htmx asked for a fragment rather than the whole page."""
+    return request.headers.get("HX-Request") == "true"
