@@ -66,3 +66,43 @@ def lab(make_lab) -> Lab:  # type: ignore[no-untyped-def]
 def tls_context(lab: Lab) -> ssl.SSLContext:
     """What a well-configured mail program trusts: the lab's CA, nothing else."""
     return ssl.create_default_context(cafile=str(lab.ca.ca_path))
+
+
+@pytest.fixture
+def app(lab: Lab, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The web app wired to the running lab."""
+    from pixlab.web import create_app
+
+    return create_app({"DATA_DIR": str(tmp_path / "web"), "TESTING": True}, lab=lab)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    """A Flask test client (CSRF on, as in production)."""
+    return app.test_client()
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app served by waitress on an ephemeral port, as `pixlab serve` does; yields its URL."""
+    import threading
+
+    from waitress import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """Debian's Chromium when it is there (Playwright cannot download its own here)."""
+    chromium = shutil.which("chromium")
+    args = {**browser_type_launch_args, "args": ["--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]}
+    if chromium:
+        args["executable_path"] = chromium
+    return args
