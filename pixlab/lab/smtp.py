@@ -70,6 +70,14 @@ class LabSMTP(SMTP):
         if ssl_object is not None and self.conn.listener.implicit_tls:
             self.lab.tls.established(self.conn, ssl_object)
 
+    async def push(self, status: str | bytes) -> None:
+        await super().push(status)
+        # aiosmtpd answers an over-long command line and reads on; a peer that
+        # sends such lines is not a mail program, so the lab hangs up after answering.
+        if status == "500 Command line too long" and self.transport is not None:
+            self.conn.record("protocol.error", reason="command line too long")
+            self.transport.close()
+
     async def smtp_STARTTLS(self, arg: str) -> None:
         # aiosmtpd waits up to 60 s for the handshake; a lesson cannot.
         self._reset_timeout(self.lab.config.tls_handshake_timeout)
