@@ -31,7 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="le labo écoute sur base + port habituel (10993 pour 993)")
     serve.set_defaults(run=_serve)
 
-    sandbox = commands.add_parser("sandbox", help="le labo de messagerie seul, pour de vrais logiciels")
+    sandbox = commands.add_parser(
+        "sandbox", help="le labo de messagerie seul, pour de vrais logiciels"
+    )
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port-base", type=int, default=10000)
     sandbox.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR))

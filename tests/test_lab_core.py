@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ADDRESS, PASSWORD
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
@@ -19,8 +20,6 @@ from pixlab.lab.certs import CertificateAuthority, CertificateKind, ServedCertif
 from pixlab.lab.events import EventLog
 from pixlab.lab.passwords import hash_password, verify_password
 from pixlab.lab.store import MailStore, QuotaExceeded, StoreError
-
-from conftest import ADDRESS, PASSWORD
 
 
 @pytest.fixture
@@ -185,18 +184,23 @@ def test_implicit_tls_listener_serves_the_certificate_chosen_by_sni(make_lab) ->
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     port = lab.listener("pop3s").port
-    for sni, issuer_is_self in (("pop.lycee-exemple.test", True), ("mail.lycee-exemple.test", False)):
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            with context.wrap_socket(raw, server_hostname=sni) as tls:
-                der = tls.getpeercert(binary_form=True)
-                assert der is not None
-                cert = x509.load_der_x509_certificate(der)
-                assert (cert.issuer == cert.subject) is issuer_is_self
-                tls.recv(100)
+    for sni, self_signed in (("pop.lycee-exemple.test", True), ("mail.lycee-exemple.test", False)):
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname=sni) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+            assert der is not None
+            cert = x509.load_der_x509_certificate(der)
+            assert (cert.issuer == cert.subject) is self_signed
+            tls.recv(100)
     lab.events.flush()
     with lab.engine.connect() as conn:
         rows = conn.execute(
             select(EventRow.data).where(EventRow.kind == "tls.established").order_by(EventRow.id)
         ).scalars().all()
     served = [(json.loads(r)["sni"], json.loads(r)["certificate"]["kind"]) for r in rows]
-    assert served == [("pop.lycee-exemple.test", "self-signed"), ("mail.lycee-exemple.test", "valid")]
+    assert served == [
+        ("pop.lycee-exemple.test", "self-signed"),
+        ("mail.lycee-exemple.test", "valid"),
+    ]

@@ -13,8 +13,8 @@ import asyncio
 import logging
 import secrets
 import time
-from email.utils import format_datetime, parseaddr
 from datetime import UTC, datetime
+from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
@@ -70,7 +70,7 @@ class LabSMTP(SMTP):
         if ssl_object is not None and self.conn.listener.implicit_tls:
             self.lab.tls.established(self.conn, ssl_object)
 
-    async def push(self, status: str | bytes) -> None:
+    async def push(self, status: Any) -> None:
         await super().push(status)
         # aiosmtpd answers an over-long command line and reads on; a peer that
         # sends such lines is not a mail program, so the lab hangs up after answering.

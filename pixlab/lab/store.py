@@ -93,7 +93,7 @@ def normalise_address(address: str) -> str:
 
 
 def crlf(raw: bytes) -> bytes:
-    """A message with every line ending as CRLF, as it travels on the wire (RFC 5322 section 2.1)."""
+    """A message with every line ending as CRLF, as on the wire (RFC 5322 section 2.1)."""
     return raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 
 
@@ -155,13 +155,13 @@ class MailStore:
                 account_id = row.id
             else:
                 account_id = conn.execute(
-                    insert(Account).values(
+                    insert(Account).returning(Account.id).values(
                         address=address,
                         password_hash=hashed,
                         quota_bytes=self.default_quota if quota_bytes is None else quota_bytes,
                         created_at=int(time.time()),
                     )
-                ).inserted_primary_key[0]
+                ).scalar_one()
                 for name, special_use in DEFAULT_FOLDERS:
                     self._insert_folder(conn, account_id, name, special_use)
         info = self.account_by_id(account_id)
@@ -257,7 +257,7 @@ class MailStore:
 
     def _insert_folder(self, conn, account_id: int, name: str, special_use: str | None) -> int:  # type: ignore[no-untyped-def]
         return conn.execute(
-            insert(Folder).values(
+            insert(Folder).returning(Folder.id).values(
                 account_id=account_id,
                 name=name,
                 special_use=special_use,
@@ -265,7 +265,7 @@ class MailStore:
                 uidnext=1,
                 subscribed=True,
             )
-        ).inserted_primary_key[0]
+        ).scalar_one()
 
     def _new_uidvalidity(self) -> int:
         # RFC 3501 section 2.3.1.1: a re-created folder must get a new, larger
@@ -326,7 +326,7 @@ class MailStore:
                 raise UnknownFolder(folder_name)
             folder_id, uid = row.id, row.uidnext - 1
             message_id = conn.execute(
-                insert(Message).values(
+                insert(Message).returning(Message.id).values(
                     folder_id=folder_id,
                     account_id=account.id,
                     uid=uid,
@@ -335,7 +335,7 @@ class MailStore:
                     size=size,
                     raw=raw,
                 )
-            ).inserted_primary_key[0]
+            ).scalar_one()
         self._notify(account.id, folder_id)
         return MessageInfo(message_id, folder_id, uid, frozenset(flags), when, size)
 

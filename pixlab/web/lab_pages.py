@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 
 from pixlab.web import LANGUAGES, current_lab
@@ -44,7 +45,7 @@ def ca_certificate() -> Response:
 
 
 @bp.post("/langue")
-def set_language() -> Response:
+def set_language() -> ResponseReturnValue:
     """Switch the interface between French and English, then go back where we were."""
     lang = request.form.get("lang", "fr")
     session["lang"] = lang if lang in LANGUAGES else "fr"
