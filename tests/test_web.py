@@ -28,8 +28,8 @@ def test_home_lists_each_listener_with_canonical_and_real_port_and_security(
     assert "HX-Request" in response.headers["Vary"]
     for info in lab.listeners:
         row = re.search(
-            rf"<tr>\s*<th scope=\"row\">[^<]*</th>\s*<td><strong>{info.spec.port_canonical}"
-            rf"</strong></td>\s*<td><code>127\.0\.0\.1:{info.port}</code></td>(.*?)</tr>",
+            rf"<tr>\s*<th scope=\"row\">[^<]*</th>\s*<td[^>]*><strong>{info.spec.port_canonical}"
+            rf"</strong></td>\s*<td[^>]*><code>127\.0\.0\.1:{info.port}</code></td>(.*?)</tr>",
             page, re.S,
         )
         assert row, f"no row for {info.name}"
