@@ -96,6 +96,7 @@ class Tap:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self._captures: OrderedDict[str, WireCapture] = OrderedDict()
+        self._by_peer_port: OrderedDict[int, str] = OrderedDict()
         self._retained = 0
         self.active: set[_ClientSide] = set()
 
@@ -110,9 +111,21 @@ class Tap:
         """The wire capture of a connection, while it is retained."""
         return self._captures.get(connection_id)
 
-    def _new_capture(self, connection_id: str) -> WireCapture:
+    def connection_for_peer(self, port: int) -> str | None:
+        """The id of the latest connection made from this client port on loopback.
+
+        PixLab's own client knows its local port; this is how it finds its
+        connection, and so its capture and events.
+        """
+        return self._by_peer_port.get(port)
+
+    def _new_capture(self, connection_id: str, peer: tuple[str, int]) -> WireCapture:
         capture = WireCapture(self.lab.config.capture_limit)
         self._captures[connection_id] = capture
+        self._by_peer_port[peer[1]] = connection_id
+        self._by_peer_port.move_to_end(peer[1])
+        while len(self._by_peer_port) > 65536:
+            self._by_peer_port.popitem(last=False)
         return capture
 
     def _kept(self, size: int) -> None:
@@ -147,13 +160,9 @@ class _ClientSide(asyncio.Protocol):
         lab = self.tap.lab
         peer = transport.get_extra_info("peername") or ("?", 0)
         connection_id = secrets.token_hex(6)
-        conn = Connection(
-            connection_id,
-            self.spec,
-            (str(peer[0]), int(peer[1])),
-            lab.events,
-            self.tap._new_capture(connection_id),
-        )
+        address = (str(peer[0]), int(peer[1]))
+        capture = self.tap._new_capture(connection_id, address)
+        conn = Connection(connection_id, self.spec, address, lab.events, capture)
         self.conn = conn
         refusal = lab.connections.admit(conn)
         if refusal:

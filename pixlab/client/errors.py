@@ -1,0 +1,345 @@
+"""The error catalogue: every failure a learner can meet, recognised from the real exception.
+
+`classify` looks at the exception exactly as the stdlib raised it, at the
+step where it happened and at where the connection really went, and names a
+catalogue entry. Each entry says what a real program shows (quoted from
+Thunderbird's own French and English texts where it has one), what happened in
+plain words, and a hint that points at the setting to look at without giving
+the answer.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import poplib
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pixlab.client.network import NameNotFound
+from pixlab.client.settings import Security, ServerSettings
+from pixlab.client.trace import ErrorReport
+
+if TYPE_CHECKING:
+    from pixlab.client.network import Hop
+
+
+class ClientError(Exception):
+    """A failure the client itself detects (before or instead of asking the server)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One catalogue entry, in French and English."""
+
+    program: str  # key into pixlab.client.thunderbird.STRINGS, or "" when Thunderbird has none
+    explanation: dict[str, str]
+    hint: dict[str, str]
+
+
+def _e(program: str, fr: str, en: str, hint_fr: str, hint_en: str) -> Entry:
+    return Entry(program, {"fr": fr, "en": en}, {"fr": hint_fr, "en": hint_en})
+
+
+NBSP = "\u00a0"
+
+CATALOGUE: dict[str, Entry] = {
+    "server_not_found": _e(
+        "server_not_found",
+        "Le nom du serveur n'existe pas. Ton appareil a demandé son adresse, et personne ne le "
+        "connaît. C'est souvent une faute de frappe.",
+        "The server name does not exist. Your device asked for its address and nobody knows it. "
+        "It is often a typo.",
+        "Compare le nom d'hôte, lettre par lettre, avec la fiche de connexion.",
+        "Compare the host name, letter by letter, with the connection sheet.",
+    ),
+    "connection_refused": _e(
+        "connection_refused",
+        "Le serveur existe, mais sur ce port, personne ne répond : la connexion est refusée "
+        "tout de suite.",
+        "The server exists, but nothing answers on this port: the connection is refused at once.",
+        "Regarde le numéro de port. Quels ports ce serveur propose-t-il d'après la fiche ?",
+        "Check the port number. Which ports does the sheet give for this server?",
+    ),
+    "connection_timeout": _e(
+        "connection_timeout",
+        "Ton appareil a frappé à la porte, et personne n'a ouvert : le réseau bloque ce port "
+        "sans rien dire. Ici, le labo abandonne après quelques secondes ; un vrai logiciel "
+        "attend bien plus longtemps (jusqu'à une minute ou deux) avant d'afficher l'erreur.",
+        "Your device knocked and nobody opened: the network silently blocks this port. Here the "
+        "lab gives up after a few seconds; a real program waits much longer (a minute or two) "
+        "before it shows the error.",
+        "Ce port est peut-être bloqué sur ce réseau. Existe-t-il un autre port pour le même "
+        "service ?",
+        "This port may be blocked on this network. Is there another port for the same service?",
+    ),
+    "plaintext_on_tls_port": _e(
+        "connection_timeout",
+        "Ce port attend une connexion chiffrée dès le début (SSL/TLS). Ton logiciel, lui, "
+        "attend que le serveur parle en clair. Chacun attend l'autre : rien ne se passe, "
+        "jusqu'à l'abandon.",
+        "This port expects an encrypted connection from the start (SSL/TLS). Your program waits "
+        "for the server to speak in clear. Each waits for the other: nothing happens, until one "
+        "gives up.",
+        "Le port et la sécurité de la connexion vont ensemble. Lequel des deux ne colle pas ?",
+        "The port and the connection security go together. Which of the two does not fit?",
+    ),
+    "tls_on_plaintext_port": _e(
+        "tls_failed",
+        "Ton logiciel a commencé à chiffrer tout de suite (SSL/TLS), mais ce port commence "
+        "en clair. Le serveur a répondu par du texte, que ton logiciel ne comprend pas comme "
+        "du chiffrement.",
+        "Your program started encrypting at once (SSL/TLS), but this port starts in clear. The "
+        "server answered with text, which your program cannot read as encryption.",
+        "Sur ce port, le chiffrement se demande après la connexion. Quel réglage de sécurité "
+        "fait ça ?",
+        "On this port, encryption is asked for after connecting. Which security setting does "
+        "that?",
+    ),
+    "starttls_not_offered": _e(
+        "starttls_not_offered",
+        "Tu as demandé STARTTLS, mais le serveur ne le propose pas ici. Ton logiciel refuse "
+        "de continuer sans chiffrement : c'est ce qu'il doit faire.",
+        "You asked for STARTTLS, but the server does not offer it here. Your program refuses to "
+        "go on without encryption: that is what it should do.",
+        "Ce port parle-t-il en clair, ou est-il chiffré dès le début ?",
+        "Does this port speak in clear, or is it encrypted from the start?",
+    ),
+    "login_refused_before_tls": _e(
+        "login_refused_before_tls",
+        "Le serveur refuse qu'on s'identifie sans chiffrement : ton mot de passe passerait en "
+        "clair sur le réseau. Ton logiciel ne l'a pas envoyé.",
+        "The server refuses logins without encryption: your password would cross the network "
+        "in clear. Your program did not send it.",
+        "Regarde le réglage « Sécurité de la connexion ».",
+        "Look at the “Connection security” setting.",
+    ),
+    "cleartext_not_confirmed": _e(
+        "insecure_warning",
+        "Sans chiffrement, ton mot de passe et tes messages passent en clair : n'importe qui "
+        "sur le même réseau peut les lire.",
+        "Without encryption, your password and your messages travel in clear: anyone on the "
+        "same network can read them.",
+        "Pour tester quand même, coche « Je comprends les risques ». Mieux : choisis un "
+        "chiffrement.",
+        "To test anyway, tick “I understand the risks”. Better: choose encryption.",
+    ),
+    "wrong_credentials": _e(
+        "login_failed",
+        "Le serveur a bien reçu ta demande, mais le nom d'utilisateur ou le mot de passe ne "
+        "correspond pas.",
+        "The server got your request, but the user name or the password does not match.",
+        "Le nom d'utilisateur, c'est quoi exactement d'après la fiche : l'adresse complète, ou "
+        "seulement le début ? Et le mot de passe, respecte-t-il les majuscules ?",
+        "What exactly is the user name on the sheet: the full address, or only its first part? "
+        "And does the password respect capital letters?",
+    ),
+    "account_locked": _e(
+        "login_failed",
+        "Trop d'essais ratés : le serveur a bloqué le compte pour le protéger.",
+        "Too many failed attempts: the server locked the account to protect it.",
+        "Il faut passer par le service informatique (ou sa page de réinitialisation).",
+        "You need the IT service (or its reset page).",
+    ),
+    "encrypted_password_unsupported": _e(
+        "encrypted_password_unsupported",
+        "« Mot de passe chiffré » ne veut pas dire « connexion chiffrée ». C'est une vieille "
+        "méthode que ce serveur ne propose pas.",
+        "“Encrypted password” does not mean “encrypted connection”. It is an old method this "
+        "server does not offer.",
+        "Avec SSL/TLS ou STARTTLS, le mot de passe est déjà protégé. Quelle méthode "
+        "d'authentification reste-t-il ?",
+        "With SSL/TLS or STARTTLS the password is already protected. Which authentication "
+        "method is left?",
+    ),
+    "authentication_missing": _e(
+        "",
+        "Ton logiciel ne s'est pas identifié : le serveur ne sait pas qui tu es, et refuse.",
+        "Your program did not log in: the server does not know who you are, and says no.",
+        "Regarde la méthode d'authentification.",
+        "Look at the authentication method.",
+    ),
+    "certificate_wrong_name": _e(
+        "certificate_invalid",
+        "Le certificat présenté est au nom d'un autre serveur que celui que tu as tapé. Soit "
+        "le nom tapé n'est pas le bon, soit quelqu'un se fait passer pour le serveur.",
+        "The certificate shown is for another server than the one you typed. Either the name "
+        "you typed is wrong, or someone is pretending to be the server.",
+        "Quel nom figure dans le certificat ? Et sur la fiche de connexion ?",
+        "Which name is in the certificate? And on the connection sheet?",
+    ),
+    "certificate_expired": _e(
+        "certificate_invalid",
+        "Le certificat du serveur a dépassé sa date de fin. Il ne prouve plus rien.",
+        "The server's certificate is past its end date. It proves nothing any more.",
+        "Ce n'est pas un réglage à toi : préviens le service informatique, et n'accepte pas "
+        "le risque.",
+        "This is not your setting: tell the IT service, and do not accept the risk.",
+    ),
+    "certificate_self_signed": _e(
+        "certificate_invalid",
+        "Le certificat est signé par lui-même : personne de confiance ne garantit que ce "
+        "serveur est le bon.",
+        "The certificate signed itself: nobody you trust vouches that this server is the right "
+        "one.",
+        "Sur un Wi-Fi public, c'est exactement ce que montrerait un faux serveur. N'accepte "
+        "pas le risque.",
+        "On a public Wi-Fi, this is exactly what a fake server would show. Do not accept the "
+        "risk.",
+    ),
+    "certificate_untrusted": _e(
+        "certificate_invalid",
+        "Le certificat est signé par une autorité que ton appareil ne connaît pas.",
+        "The certificate is signed by an authority your device does not know.",
+        "N'accepte pas le risque : demande au service informatique.",
+        "Do not accept the risk: ask the IT service.",
+    ),
+    "relay_refused": _e(
+        "relay_refused",
+        "Ce serveur accepte seulement le courrier destiné à son propre domaine : il refuse de "
+        "faire suivre ton message ailleurs.",
+        "This server only accepts mail for its own domain: it refuses to pass your message on.",
+        "Pour envoyer, on utilise le port d'envoi, avec identification. Lequel ?",
+        "To send, you use the submission port, with a login. Which one?",
+    ),
+    "auth_required_to_send": _e(
+        "auth_required",
+        "Le serveur d'envoi veut savoir qui tu es avant d'accepter un message.",
+        "The outgoing server wants to know who you are before it takes a message.",
+        "Regarde la méthode d'authentification du serveur sortant.",
+        "Look at the outgoing server's authentication method.",
+    ),
+    "mailbox_full": _e(
+        "mailbox_full",
+        "La boîte du destinataire est pleine : le serveur refuse le message.",
+        "The recipient's mailbox is full: the server refuses the message.",
+        "Il faut faire de la place : archiver, supprimer, vider la corbeille.",
+        "Room is needed: archive, delete, empty the trash.",
+    ),
+    "recipient_unknown": _e(
+        "recipient_refused",
+        "Cette adresse n'existe pas sur le serveur du destinataire.",
+        "This address does not exist on the recipient's server.",
+        "Vérifie l'adresse du destinataire.",
+        "Check the recipient's address.",
+    ),
+    "sender_refused": _e(
+        "sender_refused",
+        "Le serveur refuse que tu envoies au nom d'une autre adresse que la tienne.",
+        "The server refuses that you send in the name of another address than yours.",
+        "L'adresse de l'expéditeur doit être celle du compte.",
+        "The sender address must be the account's.",
+    ),
+    "server_disconnected": _e(
+        "server_disconnected",
+        "Le serveur a coupé la connexion sans explication.",
+        "The server closed the connection without a word.",
+        "Regarde ensemble le port et la sécurité de la connexion.",
+        "Look at the port and the connection security together.",
+    ),
+    "protocol_error": _e(
+        "",
+        "Le serveur a répondu quelque chose que ton logiciel n'attendait pas.",
+        "The server answered something your program did not expect.",
+        "Regarde l'échange avec le serveur, ligne par ligne.",
+        "Read the exchange with the server, line by line.",
+    ),
+}
+
+
+def classify(
+    exc: BaseException, step: str, server: ServerSettings, hop: Hop | None
+) -> ErrorReport:
+    """Name the catalogue entry for an exception raised at a step."""
+    return ErrorReport(_key(exc, step, server, hop), repr(exc), step)
+
+
+def _key(exc: BaseException, step: str, server: ServerSettings, hop: Hop | None) -> str:
+    if isinstance(exc, ClientError):
+        return exc.key
+    if isinstance(exc, NameNotFound | socket.gaierror):
+        return "server_not_found"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _CERTIFICATE_ERRORS.get(exc.verify_code, "certificate_untrusted")
+    if isinstance(exc, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(exc):
+        return "tls_on_plaintext_port"
+    if step == "tcp" and isinstance(exc, TimeoutError):
+        return "connection_timeout"
+    if step in ("greeting", "tls") and _is_tls_port(hop) and server.security is not Security.TLS:
+        return "plaintext_on_tls_port"
+    text = str(exc)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, reply = next(iter(exc.recipients.values()))
+        text = f"{code} {_decoded(reply)}"
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        text = f"{exc.smtp_code} {_decoded(exc.smtp_error)}"
+    return _key_from_reply(text, step) or (
+        "server_disconnected"
+        if isinstance(exc, EOFError | OSError | smtplib.SMTPServerDisconnected) or "EOF" in text
+        else "protocol_error"
+    )
+
+
+# OpenSSL's X509_V_ERR codes (x509_vfy.h) for the certificate lessons.
+_CERTIFICATE_ERRORS = {
+    62: "certificate_wrong_name",  # X509_V_ERR_HOSTNAME_MISMATCH
+    10: "certificate_expired",  # X509_V_ERR_CERT_HAS_EXPIRED
+    18: "certificate_self_signed",  # X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+}
+
+
+def _decoded(reply: bytes | str) -> str:
+    return reply if isinstance(reply, str) else reply.decode("utf-8", "replace")
+
+
+def _is_tls_port(hop: Hop | None) -> bool:
+    return hop is not None and hop.port in (465, 993, 995) and hop.address is not None
+
+
+# What servers say, matched in order (Dovecot's and Postfix's wording, as the lab speaks it).
+_REPLIES: tuple[tuple[str, str], ...] = (
+    ("locked", "account_locked"),
+    ("PRIVACYREQUIRED", "login_refused_before_tls"),
+    ("Plaintext authentication disallowed", "login_refused_before_tls"),
+    ("Must issue a STARTTLS", "login_refused_before_tls"),
+    ("AUTHENTICATIONFAILED", "wrong_credentials"),
+    ("[AUTH] Authentication failed", "wrong_credentials"),
+    ("535", "wrong_credentials"),
+    ("Relay access denied", "relay_refused"),
+    ("Authentication required", "auth_required_to_send"),
+    ("552", "mailbox_full"),
+    ("OVERQUOTA", "mailbox_full"),
+    ("Mailbox is full", "mailbox_full"),
+    ("User unknown", "recipient_unknown"),
+    ("Sender address rejected", "sender_refused"),
+    ("Log in first", "authentication_missing"),
+    ("not authenticated", "authentication_missing"),
+    ("Not authenticated", "authentication_missing"),
+)
+
+
+def _key_from_reply(text: str, step: str) -> str | None:
+    for needle, key in _REPLIES:
+        if needle in text:
+            return key
+    return None
+
+
+# The exception types a client operation may raise, for callers that want them all.
+CLIENT_EXCEPTIONS = (
+    OSError,
+    ssl.SSLError,
+    imaplib.IMAP4.error,
+    poplib.error_proto,
+    smtplib.SMTPException,
+    ClientError,
+    EOFError,
+)
