@@ -163,6 +163,7 @@ class Lab:
         self.tap.close_all()
         for server in self._servers:
             await server.wait_closed()
+        await self.tap.wait_closed()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()

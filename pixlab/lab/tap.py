@@ -15,6 +15,7 @@ import secrets
 import socket
 import ssl
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,8 @@ class Tap:
         self._by_peer_port: OrderedDict[int, str] = OrderedDict()
         self._retained = 0
         self.active: set[_ClientSide] = set()
+        # Both ends of every relay's socket pair, while they live: see wait_closed.
+        self._pair_sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
 
     async def listen(self, spec: ListenerSpec, host: str, port: int) -> asyncio.Server:
         """Start accepting connections for one listener."""
@@ -141,6 +144,19 @@ class Tap:
             if side.transport is not None:
                 side.transport.abort()
 
+    async def wait_closed(self, turns: int = 100) -> None:
+        """Let the loop turn until every relayed connection has closed its sockets.
+
+        Closing a relayed connection takes a few turns of the loop: the client's
+        side, then the relay, then the protocol server, whose TLS layer may be
+        waiting for the peer's close_notify. A loop that stops sooner leaves
+        those sockets open.
+        """
+        for _ in range(turns):
+            if all(sock.fileno() == -1 for sock in list(self._pair_sockets)):
+                return
+            await asyncio.sleep(0)
+
 
 class _ClientSide(asyncio.Protocol):
     """The client's TCP connection, as accepted by the tap."""
@@ -178,6 +194,7 @@ class _ClientSide(asyncio.Protocol):
         lab = self.tap.lab
         assert self.conn is not None
         ours, theirs = socket.socketpair()
+        self.tap._pair_sockets.update((ours, theirs))
         relay, _ = await loop.connect_accepted_socket(lambda: _ServerSide(self), ours)
         self.relay = relay
         for data in self.pending:
