@@ -53,6 +53,7 @@ class LabSMTP(SMTP):
             loop=asyncio.get_running_loop(),
         )
         self.account: AccountInfo | None = None
+        self.closing_after_reply = False
 
     @property
     def encrypted(self) -> bool:
@@ -102,6 +103,10 @@ class LabSMTP(SMTP):
             await self.push(R.SMTP_MUST_STARTTLS)
             return
         await super().smtp_AUTH(arg)
+        if self.closing_after_reply and self.transport is not None:
+            # RFC 5321 section 3.8: a 421 reply announces that the server closes
+            # the channel, and clients (smtplib among them) take it so.
+            self.transport.close()
 
     def _check_login(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
@@ -127,6 +132,7 @@ class LabSMTP(SMTP):
                 reason="too many connections for this account",
                 user=login[:320],
             )
+            self.closing_after_reply = True
             return AuthResult(success=False, handled=False, message=R.SMTP_AUTH_TOO_MANY)
         self.account = account
         self.conn.account = account.address
