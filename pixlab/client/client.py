@@ -79,6 +79,9 @@ class MailClient:
         self.settings = settings
         self.network = network or LabNetwork(lab)
         self.timeout = timeout
+        self._last_hop: Hop | None = None
+        self._ports: list[int] = []
+        self._trace_ports: list[int] = []
 
     # -- operations ---------------------------------------------------------
 
@@ -176,7 +179,7 @@ class MailClient:
         self, name: str, server: ServerSettings
     ) -> Iterator[tuple[Trace, ServerSettings]]:
         trace = Trace(name, server.protocol, server.host, server.port, str(server.security))
-        self._ports: list[int] = []
+        self._ports = []
         try:
             yield trace, server
         except Exception as exc:  # every failure becomes a lesson, never a crash
@@ -198,7 +201,7 @@ class MailClient:
         return trace
 
     def _connect(self, trace: Trace, server: ServerSettings) -> tuple[socket.socket, Recorder]:
-        self._last_hop: Hop | None = None
+        self._last_hop = None
         with trace.step("resolve", host=server.host) as step:
             hop = self.network.route(server.host, server.port)
             self._last_hop = hop
@@ -253,7 +256,7 @@ class MailClient:
             yield client
         finally:
             _quietly(client.logout if isinstance(client, LabIMAP) else client.quit)
-            _quietly(client.sock.close)
+            _close(client)
 
     def _imap_session(
         self, trace: Trace, sock: socket.socket, recorder: Recorder, server: ServerSettings
@@ -282,7 +285,7 @@ class MailClient:
                 client.refresh_capabilities()
             self._imap_login(trace, client, server)
         except BaseException:
-            _quietly(client.sock.close)
+            _close(client)
             raise
         return client
 
@@ -326,7 +329,7 @@ class MailClient:
                 caps = client.capa()
             self._pop3_login(trace, client, server, caps)
         except BaseException:
-            _quietly(client.sock.close)
+            _close(client)
             raise
         return client
 
@@ -520,6 +523,12 @@ def _literal(data: list[Any]) -> bytes:
 
 def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _close(client: LabIMAP | LabPOP3) -> None:
+    """Close a client's socket if quitting did not already."""
+    if client.sock is not None:
+        _quietly(client.sock.close)
 
 
 def _quietly(action: Callable[[], Any]) -> None:

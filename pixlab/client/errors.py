@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from pixlab.client.network import NameNotFound
 from pixlab.client.settings import Security, ServerSettings
 from pixlab.client.trace import ErrorReport
+from pixlab.typography import french
 
 if TYPE_CHECKING:
     from pixlab.client.network import Hop
@@ -44,10 +45,8 @@ class Entry:
 
 
 def _e(program: str, fr: str, en: str, hint_fr: str, hint_en: str) -> Entry:
-    return Entry(program, {"fr": fr, "en": en}, {"fr": hint_fr, "en": hint_en})
+    return Entry(program, {"fr": french(fr), "en": en}, {"fr": french(hint_fr), "en": hint_en})
 
-
-NBSP = "\u00a0"
 
 CATALOGUE: dict[str, Entry] = {
     "server_not_found": _e(
@@ -184,21 +183,15 @@ CATALOGUE: dict[str, Entry] = {
     ),
     "certificate_self_signed": _e(
         "certificate_invalid",
-        "Le certificat est signé par lui-même : personne de confiance ne garantit que ce "
-        "serveur est le bon.",
-        "The certificate signed itself: nobody you trust vouches that this server is the right "
-        "one.",
+        "Le certificat n'est garanti par personne de confiance : il est signé par lui-même "
+        "(ou par une autorité que ton appareil ne connaît pas). Rien ne prouve que ce serveur "
+        "est le bon.",
+        "Nobody you trust vouches for this certificate: it signed itself (or an authority your "
+        "device does not know signed it). Nothing proves this server is the right one.",
         "Sur un Wi-Fi public, c'est exactement ce que montrerait un faux serveur. N'accepte "
         "pas le risque.",
         "On a public Wi-Fi, this is exactly what a fake server would show. Do not accept the "
         "risk.",
-    ),
-    "certificate_untrusted": _e(
-        "certificate_invalid",
-        "Le certificat est signé par une autorité que ton appareil ne connaît pas.",
-        "The certificate is signed by an authority your device does not know.",
-        "N'accepte pas le risque : demande au service informatique.",
-        "Do not accept the risk: ask the IT service.",
     ),
     "relay_refused": _e(
         "relay_refused",
@@ -268,7 +261,8 @@ def _key(exc: BaseException, step: str, server: ServerSettings, hop: Hop | None)
     if isinstance(exc, ConnectionRefusedError):
         return "connection_refused"
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _CERTIFICATE_ERRORS.get(exc.verify_code, "certificate_untrusted")
+        # Any other verification failure (unknown authority…) teaches the same lesson.
+        return _CERTIFICATE_ERRORS.get(exc.verify_code, "certificate_self_signed")
     if isinstance(exc, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(exc):
         return "tls_on_plaintext_port"
     if step == "tcp" and isinstance(exc, TimeoutError):
