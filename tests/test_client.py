@@ -1,4 +1,4 @@
-"""The learner's client against a real lab: each misconfiguration gives the real error and its lesson."""
+"""The learner's client against a real lab: each mistake gives the real error and its lesson."""
 
 from __future__ import annotations
 
