@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, delete, func, insert, literal, select, update
 
 from pixlab.db import Account, Folder, Message
 from pixlab.lab.passwords import hash_password, verify_password
@@ -406,6 +406,180 @@ class MailStore:
         for account_id, folder_id in set(rows):
             self._notify(account_id, folder_id)
         return len(rows)
+
+    # -- IMAP: folder management and many messages at once ---------------
+
+    def folder_by_id(self, folder_id: int) -> FolderInfo | None:
+        """The folder with this id, if it still exists."""
+        return self._folder_by_id(folder_id)
+
+    def rename_folder(self, account_id: int, old: str, new: str, delimiter: str = "/") -> None:
+        """Rename a folder and every folder below it (`old/…` becomes `new/…`), at once.
+
+        Raises:
+            UnknownFolder: no folder called `old`.
+            StoreError: `new`, or one of the names below it, is taken.
+        """
+        old, new = _folder_key(old), _folder_key(new)
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Folder.id, Folder.name).where(Folder.account_id == account_id)
+            ).all()
+            names = {r.name for r in rows}
+            if old not in names:
+                raise UnknownFolder(old)
+            renames = {
+                r.id: new + r.name[len(old) :]
+                for r in rows
+                if r.name == old or r.name.startswith(old + delimiter)
+            }
+            if names.intersection(renames.values()):
+                raise StoreError(f"folder exists: {new}")
+            for folder_id, name in renames.items():
+                conn.execute(update(Folder).where(Folder.id == folder_id).values(name=name))
+        for folder_id in renames:
+            self._notify(account_id, folder_id)
+
+    def delete_folder(self, folder_id: int) -> int:
+        """Delete a folder and its messages; returns how many messages went with it."""
+        with self.engine.begin() as conn:
+            account_id = conn.execute(
+                select(Folder.account_id).where(Folder.id == folder_id)
+            ).scalar()
+            if account_id is None:
+                raise UnknownFolder(str(folder_id))
+            count = conn.execute(delete(Message).where(Message.folder_id == folder_id)).rowcount
+            conn.execute(delete(Folder).where(Folder.id == folder_id))
+        self._notify(account_id, folder_id)
+        return int(count or 0)
+
+    def set_subscribed(self, folder_id: int, subscribed: bool) -> None:
+        """Subscribe to a folder or unsubscribe from it (IMAP SUBSCRIBE, LSUB)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Folder).where(Folder.id == folder_id).values(subscribed=subscribed)
+            )
+
+    def set_message_flags(self, flags_by_id: Mapping[int, Iterable[str]]) -> None:
+        """Give each message its own new set of flags (IMAP STORE +FLAGS, -FLAGS)."""
+        if not flags_by_id:
+            return
+        params = [{"b_id": i, "b_flags": _flags_text(f)} for i, f in flags_by_id.items()]
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Message)
+                .where(Message.id == bindparam("b_id"))
+                .values(flags=bindparam("b_flags")),
+                params,
+            )
+            touched = self._folders_of(conn, list(flags_by_id))
+        for account_id, folder_id in touched:
+            self._notify(account_id, folder_id)
+
+    def raws(self, message_ids: Iterable[int]) -> dict[int, bytes]:
+        """The bytes of several messages by id; ids no longer stored are left out."""
+        ids = list(message_ids)
+        found: dict[int, bytes] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                rows = conn.execute(
+                    select(Message.id, Message.raw).where(Message.id.in_(ids[start : start + 500]))
+                )
+                found.update((row.id, bytes(row.raw)) for row in rows)
+        return found
+
+    def copy_messages(
+        self, account: AccountInfo, message_ids: Iterable[int], folder_id: int
+    ) -> list[MessageInfo]:
+        """Copy messages (bytes, flags, date) into a folder, in the order given, within quota.
+
+        Raises:
+            QuotaExceeded: the copies do not fit in what is left.
+        """
+        ids = list(message_ids)
+        if not ids:
+            return []
+        with self.engine.begin() as conn:
+            sizes = dict(
+                conn.execute(select(Message.id, Message.size).where(Message.id.in_(ids))).all()
+            )
+            ids = [i for i in ids if i in sizes]
+            usage = self._usage(conn, account.id)
+            size = sum(sizes[i] for i in ids)
+            if usage + size > account.quota_bytes:
+                raise QuotaExceeded(account.address, usage, account.quota_bytes, size)
+            first_uid = self._reserve_uids(conn, folder_id, len(ids))
+            for offset, message_id in enumerate(ids):
+                # INSERT … SELECT: the bytes are copied inside the database, never loaded here.
+                conn.execute(
+                    insert(Message).from_select(
+                        ["folder_id", "account_id", "uid", "flags", "internal_date", "size", "raw"],
+                        select(
+                            literal(folder_id),
+                            Message.account_id,
+                            literal(first_uid + offset),
+                            Message.flags,
+                            Message.internal_date,
+                            Message.size,
+                            Message.raw,
+                        ).where(Message.id == message_id),
+                    )
+                )
+            copies = conn.execute(
+                select(*_MESSAGE_COLUMNS)
+                .where(Message.folder_id == folder_id, Message.uid >= first_uid)
+                .order_by(Message.uid)
+            ).all()
+        self._notify(account.id, folder_id)
+        return [_message(r) for r in copies]
+
+    def move_messages(self, message_ids: Iterable[int], folder_id: int) -> list[MessageInfo]:
+        """Move messages into a folder of the same account, in the order given, with new UIDs."""
+        ids = list(message_ids)
+        if not ids:
+            return []
+        with self.engine.begin() as conn:
+            touched = self._folders_of(conn, ids)
+            first_uid = self._reserve_uids(conn, folder_id, len(ids))
+            conn.execute(
+                update(Message)
+                .where(Message.id == bindparam("b_id"))
+                .values(folder_id=folder_id, uid=bindparam("b_uid")),
+                [{"b_id": i, "b_uid": first_uid + n} for n, i in enumerate(ids)],
+            )
+            moved = conn.execute(
+                select(*_MESSAGE_COLUMNS)
+                .where(Message.folder_id == folder_id, Message.uid >= first_uid)
+                .order_by(Message.uid)
+            ).all()
+        for account_id, source_id in touched:
+            self._notify(account_id, source_id)
+            self._notify(account_id, folder_id)
+        return [_message(r) for r in moved]
+
+    def _reserve_uids(self, conn, folder_id: int, count: int) -> int:  # type: ignore[no-untyped-def]
+        # Same write-lock-first UPDATE as append(): nobody else can take these UIDs.
+        uidnext = conn.execute(
+            update(Folder)
+            .where(Folder.id == folder_id)
+            .values(uidnext=Folder.uidnext + count)
+            .returning(Folder.uidnext)
+        ).scalar()
+        if uidnext is None:
+            raise UnknownFolder(str(folder_id))
+        return int(uidnext) - count
+
+    @staticmethod
+    def _folders_of(conn, message_ids: list[int]) -> set[tuple[int, int]]:  # type: ignore[no-untyped-def]
+        touched: set[tuple[int, int]] = set()
+        for start in range(0, len(message_ids), 500):
+            rows = conn.execute(
+                select(Message.account_id, Message.folder_id)
+                .where(Message.id.in_(message_ids[start : start + 500]))
+                .distinct()
+            ).all()
+            touched.update((r.account_id, r.folder_id) for r in rows)
+        return touched
 
     # -- change notification ----------------------------------------------
 
