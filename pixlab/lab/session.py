@@ -81,6 +81,20 @@ class LineSession(asyncio.StreamReaderProtocol):
             return None
         return line.rstrip(b"\r\n")
 
+    async def read_exactly(self, size: int) -> bytes | None:
+        """Exactly `size` bytes (an IMAP literal); None when the peer closed the connection.
+
+        Raises:
+            SessionTimeout: the bytes did not all come within `self.timeout` seconds.
+        """
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self.reader.readexactly(size)
+        except TimeoutError:
+            raise SessionTimeout(self.inactivity_reply(), "client silent too long") from None
+        except asyncio.IncompleteReadError:
+            return None
+
     async def send(self, text: str | bytes) -> None:
         """Send one reply line (CRLF added)."""
         data = text.encode("utf-8") if isinstance(text, str) else text
