@@ -14,7 +14,7 @@ import pytest
 from conftest import ADDRESS, DOMAIN, PASSWORD
 
 from pixlab.client.client import MailClient
-from pixlab.client.errors import CATALOGUE
+from pixlab.client.errors import CATALOGUE, program_message
 from pixlab.client.network import LabNetwork, NameNotFound, NameTable, PortState
 from pixlab.client.settings import AccountSettings, Auth, LeaveOnServer, Security, ServerSettings
 from pixlab.client.spy import Credential, reveal
@@ -312,3 +312,17 @@ def test_a_spy_decodes_what_base64_only_disguises(
     wire: bytes, expected: list[tuple[str, str]]
 ) -> None:
     assert [(c.kind, c.value) for c in reveal(wire)] == expected
+
+
+@pytest.mark.parametrize("protocol", ("imap", "pop3", "smtp"))
+@pytest.mark.parametrize("lang", ("fr", "en"))
+def test_every_failure_quotes_what_thunderbird_shows(protocol: str, lang: str) -> None:
+    server = ServerSettings(protocol, f"mail.{DOMAIN}", 993, Security.TLS, Auth.NORMAL, ADDRESS)
+    for key in CATALOGUE:
+        message = program_message(key, server, lang, "550 5.7.1 refus", f"ami@{DOMAIN}")
+        assert message, f"{protocol}/{key}: no Thunderbird text"
+        assert "%S" not in message and "{ $" not in message
+    refused = program_message("connection_refused", POP3S, "fr")
+    assert refused == (
+        f"Impossible de se connecter au serveur pop.{DOMAIN}\u00a0; la connexion a été refusée."
+    )

@@ -337,3 +337,72 @@ CLIENT_EXCEPTIONS = (
     ClientError,
     EOFError,
 )
+
+
+_Quote = tuple[str, tuple[str, ...], dict[str, str]]
+
+
+def _server_error(protocol: str, host: str, reply: str) -> _Quote:
+    """Thunderbird's message for a command the server refused."""
+    if protocol == "imap":
+        return "imap.command_failed", (host, reply), {}
+    if protocol == "pop3":
+        return "pop3.server_error", (), {}
+    return "smtp.server_error", (reply,), {}
+
+
+def program_message(
+    key: str, server: ServerSettings, lang: str, server_reply: str = "", recipient: str = ""
+) -> str | None:
+    """What Thunderbird shows for this failure, in its own words (None where it shows nothing)."""
+    from pixlab.client.thunderbird import STRINGS, thunderbird
+
+    protocol = server.protocol
+    host, user = server.host, server.username
+    reply = server_reply or "—"
+    # (Thunderbird string key, its arguments); %S is the host unless said otherwise.
+    table: dict[str, _Quote] = {
+        "server_not_found": (f"{protocol}.server_not_found", (host,), {}),
+        "connection_refused": (f"{protocol}.connection_refused", (host,), {}),
+        "connection_timeout": (f"{protocol}.connection_timeout", (host,), {}),
+        "plaintext_on_tls_port": (f"{protocol}.connection_timeout", (host,), {}),
+        "tls_on_plaintext_port": (
+            "smtp.security_issue" if protocol == "smtp" else f"{protocol}.tls_failed", (host,), {}
+        ),
+        "starttls_not_offered": (
+            "imap.tls_failed" if protocol == "imap" else f"{protocol}.starttls_not_offered",
+            (host,), {},
+        ),
+        "login_refused_before_tls": (f"{protocol}.plain_password_refused", (host,), {}),
+        "cleartext_not_confirmed": ("setup.insecure.no_encryption", (), {"server": host}),
+        "wrong_credentials": ("login.failed", (host, user), {}),
+        "account_locked": ("login.failed", (host, user), {}),
+        "encrypted_password_unsupported": (
+            f"{protocol}.encrypted_password_unsupported", (host,), {}
+        ),
+        "authentication_missing": _server_error(protocol, host, reply),
+        "protocol_error": _server_error(protocol, host, reply),
+        "certificate_wrong_name": ("cert.domain_mismatch", (), {"hostname": host}),
+        "certificate_expired": ("cert.untrusted", (), {"hostname": host}),
+        "certificate_self_signed": ("cert.untrusted", (), {"hostname": host}),
+        "relay_refused": ("smtp.relay_refused", (reply, recipient), {}),
+        "recipient_unknown": ("smtp.recipient_refused", (reply, recipient), {}),
+        "mailbox_full": ("smtp.mailbox_full", (reply, recipient), {}),
+        "auth_required_to_send": ("smtp.auth_required", (reply,), {}),
+        "sender_refused": ("smtp.sender_refused", (reply,), {}),
+        "server_disconnected": (
+            "pop3.connection_interrupted" if protocol == "pop3"
+            else f"{protocol}.server_disconnected" if protocol == "imap"
+            else "smtp.connection_interrupted",
+            (host,), {},
+        ),
+    }
+    if key not in table:
+        return None
+    string_key, args, kwargs = table[key]
+    if string_key not in STRINGS:
+        return None
+    try:
+        return thunderbird(string_key, lang, *args, **kwargs)
+    except ValueError:
+        return None
