@@ -39,6 +39,14 @@ EVENT_KINDS: dict[str, str] = {
     "relay.denied": "the server refused to forward mail to another domain (data: recipient)",
     "quota.exceeded": "a mailbox had no room for a message (data: usage, quota, size)",
     "protocol.error": "the client sent something the server could not accept (data: reason)",
+    "mailbox.selected": "an IMAP client opened a folder (data: folder, read_only, messages)",
+    "mailbox.created": "an IMAP client created a folder (data: folder)",
+    "mailbox.deleted": "an IMAP client deleted a folder and its messages (data: folder, messages)",
+    "mailbox.renamed": "an IMAP client renamed a folder (data: folder, to)",
+    "message.flagged": "a message's flags changed, read or not (data: folder, uid, added, removed)",
+    "message.moved": "a message went to another folder (data: folder, uid, to, new_uid)",
+    "message.copied": "a message was copied to a folder (data: folder, uid, to, new_uid)",
+    "message.appended": "a client saved a message into a folder (data: folder, uid, size, flags)",
 }
 
 _FORBIDDEN_KEYS = ("password", "passwd", "secret", "credentials")

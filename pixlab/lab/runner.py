@@ -88,10 +88,11 @@ class ConnectionLimits:
 
 def _server_factories() -> dict[str, ServerFactory]:
     # Imported here: the protocol modules import this one for type hints.
+    from pixlab.lab.imap import ImapSession
     from pixlab.lab.pop3 import Pop3Session
     from pixlab.lab.smtp import smtp_session
 
-    return {"smtp": smtp_session, "pop3": Pop3Session}
+    return {"smtp": smtp_session, "pop3": Pop3Session, "imap": ImapSession}
 
 
 class Lab:
