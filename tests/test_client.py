@@ -129,6 +129,13 @@ def filtered_port(lab: Lab) -> Trace:
     return MailClient(lab, settings, LabNetwork(lab, names), timeout=0.5).test_outgoing()
 
 
+def locked_out(lab: Lab) -> Trace:
+    wrong = replace(account(), password="cahier-2026")
+    for _ in range(lab.config.lockout_after):
+        assert MailClient(lab, wrong).test_incoming().error.key == "wrong_credentials"  # type: ignore[union-attr]
+    return MailClient(lab, account()).test_incoming()  # the right password, too late
+
+
 def with_certificate(kind: CertificateKind) -> dict[str, object]:
     return {"certificates": {f"pop.{DOMAIN}": kind}}
 
@@ -150,6 +157,7 @@ CASES = (
     Case("cleartext_not_confirmed", "", "ClientError", incoming(IN_CLEAR)),
     Case("wrong_credentials", "auth", "-ERR [AUTH] Authentication failed.",
          incoming(POP3S.changed(username="eleve"))),
+    Case("account_locked", "auth", "Account locked", locked_out, {"lockout_after": 3}),
     Case("encrypted_password_unsupported", "auth", "ClientError",
          incoming(POP3S.changed(auth=Auth.ENCRYPTED))),
     Case("authentication_missing", "mailbox", "Log in first",
@@ -173,8 +181,8 @@ CASES = (
 
 
 def test_every_catalogue_entry_has_a_misconfiguration_that_reaches_it() -> None:
-    # account_locked comes with the lock-out of scenarios; protocol_error is the catch-all.
-    assert {case.key for case in CASES} == set(CATALOGUE) - {"account_locked", "protocol_error"}
+    # protocol_error is the catch-all for what no lesson foresaw.
+    assert {case.key for case in CASES} == set(CATALOGUE) - {"protocol_error"}
     for entry in CATALOGUE.values():
         assert entry.explanation["fr"] and entry.explanation["en"]
         assert entry.hint["fr"] and entry.hint["en"]
@@ -193,6 +201,14 @@ def test_misconfiguration_gives_the_real_error_and_its_lesson(make_lab, case: Ca
         assert failed is not None and failed.name == case.step
     else:  # refused by the client itself: the warning comes before any connection
         assert trace.steps == []
+
+
+def test_the_reset_page_unlocks_a_locked_account(make_lab) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab(lockout_after=3)
+    lab.store.create_account(ADDRESS, PASSWORD)
+    assert locked_out(lab).error.key == "account_locked"  # type: ignore[union-attr]
+    lab.lockouts.unlock(ADDRESS.upper())
+    assert MailClient(lab, account()).test_incoming().ok
 
 
 def test_login_in_clear_is_refused_and_the_password_never_leaves(lab: Lab) -> None:

@@ -55,6 +55,7 @@ class LabConfig:
     capture_retained: int = 32 * 1024 * 1024  # bytes of wire kept for all connections
     max_connections_per_peer: int = 200  # every learner of a class comes from the same laptop
     max_connections_per_account: int = 20  # Thunderbird alone opens up to 5
+    lockout_after: int = 0  # failed logins before an account is locked (0: never)
     max_message_size: int = 10 * 1024 * 1024
     max_line_length: int = 8192
 

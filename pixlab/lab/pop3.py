@@ -1,4 +1,4 @@
-"""The lab's POP3 server: RFC 1939, CAPA and response codes (RFC 2449), STLS (RFC 2595), AUTH PLAIN (RFC 5034).
+"""The lab's POP3 server: RFC 1939, CAPA (RFC 2449), STLS (RFC 2595), AUTH PLAIN (RFC 5034).
 
 Deletions are only marks until QUIT (RFC 1939 section 6, the UPDATE state):
 a connection that drops deletes nothing.
@@ -12,10 +12,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pixlab.lab import replies as R
+from pixlab.lab.runner import LoginRefused
 from pixlab.lab.session import LineSession, SessionEnd
 from pixlab.lab.store import AccountInfo, MessageInfo
 
 MAX_BAD_COMMANDS = 10
+_REFUSALS = {
+    "credentials": R.POP3_AUTH_FAILED,
+    "locked": R.POP3_ACCOUNT_LOCKED,
+    "busy": R.POP3_IN_USE,
+}
 AUTHORIZATION, TRANSACTION = "authorization", "transaction"
 
 
@@ -174,16 +180,11 @@ class Pop3Session(LineSession):
             raise Pop3Error(R.POP3_AUTH_FAILED) from None
 
     async def _log_in(self, user: str, password: str, mechanism: str) -> None:
-        account = self.lab.store.authenticate(user, password)
-        if account is None:
-            self._auth_failed(mechanism, "wrong user name or password", user)
-            raise Pop3Error(R.POP3_AUTH_FAILED)
-        if not self.lab.connections.claim_account(self.conn, account.address):
-            self._auth_failed(mechanism, "too many connections for this account", user)
-            raise Pop3Error(R.POP3_IN_USE)
+        try:
+            account = self.lab.log_in(self.conn, user, password, mechanism)
+        except LoginRefused as refused:
+            raise Pop3Error(_REFUSALS[refused.reason]) from None
         self.account = account
-        self.conn.account = account.address
-        self.conn.record("auth.succeeded", mechanism=mechanism, cleartext=not self.conn.tls)
         inbox = self.lab.store.folder(account.id, "INBOX")
         assert inbox is not None
         self.inbox_validity = inbox.uidvalidity
@@ -193,13 +194,7 @@ class Pop3Session(LineSession):
         await self.send(R.POP3_LOGGED_IN)
 
     def _auth_failed(self, mechanism: str, reason: str, user: str | None = None) -> None:
-        self.conn.record(
-            "auth.failed",
-            mechanism=mechanism,
-            cleartext=not self.conn.tls,
-            reason=reason,
-            user=(user or "")[:320] or None,
-        )
+        self.lab.refuse_login(self.conn, mechanism, reason, user)
 
     # -- TRANSACTION state ---------------------------------------------------
 
@@ -262,8 +257,11 @@ class Pop3Session(LineSession):
         _, drop = self._message(parts[0])
         raw = self.lab.store.raw(drop.info.id)
         head, separator, body = raw.partition(b"\r\n\r\n")
-        lines = body.split(b"\r\n")[: int(parts[1])] if separator else []
-        top = head + b"\r\n\r\n" + b"".join(line + b"\r\n" for line in lines)
+        lines = body.split(b"\r\n") if separator else []
+        if lines and lines[-1] == b"":
+            lines.pop()  # the CRLF that ends the last line does not start another one
+        # RFC 1939 section 7: asked for more lines than the body has, TOP sends it all.
+        top = head + b"\r\n\r\n" + b"".join(line + b"\r\n" for line in lines[: int(parts[1])])
         await self.send_raw(b"+OK\r\n" + _dot_stuffed(top))
 
     @verb(TRANSACTION)

@@ -16,7 +16,7 @@ from pixlab.db import make_engine, sqlite_url
 from pixlab.lab.certs import CertificateAuthority
 from pixlab.lab.config import LISTENERS_BY_NAME, LabConfig, ListenerSpec
 from pixlab.lab.events import EventLog
-from pixlab.lab.store import MailStore
+from pixlab.lab.store import AccountInfo, MailStore, normalise_address
 from pixlab.lab.tap import Connection, Tap
 from pixlab.lab.tls import LabTls
 
@@ -86,6 +86,39 @@ class ConnectionLimits:
                 del self._per_account[address]
 
 
+class LoginRefused(Exception):
+    """A login the lab said no to; `reason` is "credentials", "locked" or "busy"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Lockouts:
+    """Failed logins per address, and the accounts locked after too many (0: never)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._failures: Counter[str] = Counter()
+
+    def is_locked(self, address: str) -> bool:
+        """Whether logins to this address are refused until an unlock."""
+        return self.limit > 0 and self._failures[address] >= self.limit
+
+    def failed(self, address: str) -> None:
+        """Count one more failed login."""
+        if self.limit > 0:
+            self._failures[address] += 1
+
+    def succeeded(self, address: str) -> None:
+        """A good login clears the count."""
+        self._failures.pop(address, None)
+
+    def unlock(self, address: str) -> None:
+        """What the IT service's reset page does."""
+        self._failures.pop(normalise_address(address), None)
+
+
 def _server_factories() -> dict[str, ServerFactory]:
     # Imported here: the protocol modules import this one for type hints.
     from pixlab.lab.imap import ImapSession
@@ -109,6 +142,7 @@ class Lab:
         self.tls = LabTls(self.ca, config)
         self.tap = Tap(self)
         self.connections = ConnectionLimits(config)
+        self.lockouts = Lockouts(config.lockout_after)
         self.listeners: list[ListenerInfo] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.Server] = []
@@ -192,6 +226,42 @@ class Lab:
     def server_protocol(self, spec: ListenerSpec, conn: Connection) -> asyncio.Protocol:
         """A new protocol server for a connection the tap accepted."""
         return self._factories[spec.protocol](self, conn)
+
+    def log_in(
+        self, conn: Connection, user: str, password: str, mechanism: str, **details: Any
+    ) -> AccountInfo:
+        """Check a login for any protocol, and record it: lock-out, password, connection count.
+
+        Raises:
+            LoginRefused: with the reason the server's reply must give.
+        """
+        address = normalise_address(user)
+        if self.lockouts.is_locked(address):
+            self.refuse_login(conn, mechanism, "account locked", user, **details)
+            raise LoginRefused("locked")
+        account = self.store.authenticate(user, password)
+        if account is None:
+            self.lockouts.failed(address)
+            self.refuse_login(conn, mechanism, "wrong user name or password", user, **details)
+            raise LoginRefused("credentials")
+        if not self.connections.claim_account(conn, account.address):
+            self.refuse_login(conn, mechanism, "too many connections for this account", user,
+                              **details)
+            raise LoginRefused("busy")
+        self.lockouts.succeeded(address)
+        conn.account = account.address
+        conn.record("auth.succeeded", mechanism=mechanism, cleartext=not conn.tls, **details)
+        return account
+
+    def refuse_login(
+        self, conn: Connection, mechanism: str, reason: str, user: str | None = None,
+        **details: Any,
+    ) -> None:
+        """Record a refused login (never with its password)."""
+        conn.record(
+            "auth.failed", mechanism=mechanism, cleartext=not conn.tls, reason=reason,
+            user=(user or "")[:320] or None, **details,
+        )
 
     def listener(self, name: str) -> ListenerInfo:
         """The running listener with that name ("pop3s", "submission", …)."""

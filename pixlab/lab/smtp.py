@@ -20,12 +20,19 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 
 from pixlab.lab import replies as R
+from pixlab.lab.runner import LoginRefused
 from pixlab.lab.store import AccountInfo, QuotaExceeded
 from pixlab.lab.tap import Connection, describe_tls_failure
 from pixlab.lab.tls import ssl_object_of
 
 if TYPE_CHECKING:
     from pixlab.lab.runner import Lab
+
+_REFUSALS = {
+    "credentials": R.SMTP_AUTH_FAILED,
+    "locked": R.SMTP_ACCOUNT_LOCKED,
+    "busy": R.SMTP_AUTH_TOO_MANY,
+}
 
 # aiosmtpd logs every command line at INFO, AUTH lines included: their base64
 # is a password in clear. The lab records what matters in its own event log.
@@ -113,30 +120,14 @@ class LabSMTP(SMTP):
     ) -> AuthResult:
         assert isinstance(data, LoginPassword)
         login = data.login.decode("utf-8", "replace")
-        account = self.lab.store.authenticate(login, data.password.decode("utf-8", "replace"))
-        cleartext = not self.encrypted
-        if account is None:
-            self.conn.record(
-                "auth.failed",
-                mechanism=mechanism,
-                cleartext=cleartext,
-                reason="wrong user name or password",
-                user=login[:320],
-            )
-            return AuthResult(success=False, handled=False, message=R.SMTP_AUTH_FAILED)
-        if not self.lab.connections.claim_account(self.conn, account.address):
-            self.conn.record(
-                "auth.failed",
-                mechanism=mechanism,
-                cleartext=cleartext,
-                reason="too many connections for this account",
-                user=login[:320],
-            )
-            self.closing_after_reply = True
-            return AuthResult(success=False, handled=False, message=R.SMTP_AUTH_TOO_MANY)
+        password = data.password.decode("utf-8", "replace")
+        try:
+            account = self.lab.log_in(self.conn, login, password, mechanism)
+        except LoginRefused as refused:
+            if refused.reason == "busy":
+                self.closing_after_reply = True
+            return AuthResult(success=False, handled=False, message=_REFUSALS[refused.reason])
         self.account = account
-        self.conn.account = account.address
-        self.conn.record("auth.succeeded", mechanism=mechanism, cleartext=cleartext)
         self._timeout_duration = self.lab.config.idle_timeout
         return AuthResult(success=True, auth_data=account)
 
