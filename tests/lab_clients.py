@@ -66,7 +66,13 @@ class ResolvedPOP3(poplib.POP3):
 
     def __init__(self, address: Address, host: str, timeout: float = 5.0) -> None:
         self.lab_address = address
-        super().__init__(host, address[1], timeout=timeout)
+        try:
+            super().__init__(host, address[1], timeout=timeout)
+        except BaseException:
+            # poplib leaves its socket open when the greeting does not come.
+            if getattr(self, "sock", None) is not None:
+                self.close()
+            raise
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
         return _connect(self.lab_address, timeout)
