@@ -342,3 +342,23 @@ def test_every_failure_quotes_what_thunderbird_shows(protocol: str, lang: str) -
     assert refused == (
         f"Impossible de se connecter au serveur pop.{DOMAIN}\u00a0; la connexion a été refusée."
     )
+
+
+def test_each_learner_meets_the_lab_of_their_own_world(lab: Lab) -> None:
+    """One lab, one set of ports: a scenario's world changes the lab for its player only."""
+    from pixlab.lab.world import World
+
+    scenario = World(domains=(DOMAIN,), allow_cleartext=True,
+                     certificates=((f"imap.{DOMAIN}", CertificateKind.EXPIRED),))
+    in_clear = account(IN_CLEAR, accepted_cleartext=True)
+    player = MailClient(lab, in_clear, LabNetwork(lab, world=scenario)).test_incoming()
+    other = MailClient(lab, in_clear).test_incoming()
+    assert player.ok, player.error
+    assert other.error is not None and other.error.key == "login_refused_before_tls"
+    (connection_id,) = player.connection_ids
+    assert lab.events.for_connection(connection_id)[-2].data["cleartext"] is True
+
+    imaps = account(IMAPS)
+    player = MailClient(lab, imaps, LabNetwork(lab, world=scenario)).test_incoming()
+    assert player.error is not None and player.error.key == "certificate_expired"
+    assert MailClient(lab, imaps).test_incoming().ok

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pixlab.lab.runner import Lab
+    from pixlab.lab.world import World
 
 
 class PortState(StrEnum):
@@ -108,9 +109,13 @@ class _Sinks:
 class LabNetwork:
     """Connects a device to the lab, through the scenario's names only."""
 
-    def __init__(self, lab: Lab, names: NameTable | None = None) -> None:
+    def __init__(
+        self, lab: Lab, names: NameTable | None = None, world: World | None = None
+    ) -> None:
         self.lab = lab
-        self.names = names or NameTable.for_domains(lab.config.domains)
+        self.world = world  # None: the lab's own world
+        domains = world.domains if world is not None else lab.world.domains
+        self.names = names or NameTable.for_domains(domains)
 
     def route(self, host: str, port: int) -> Hop:
         """Where `host:port` leads, without connecting.
@@ -147,11 +152,22 @@ class LabNetwork:
         else:
             target = sinks.hole.getsockname()
         started = time.monotonic()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            return socket.create_connection(target, timeout=timeout)
+            sock.settimeout(timeout)
+            # Bind first, so the lab knows this port's world before the connection arrives.
+            sock.bind(("127.0.0.1", 0))
+            if self.world is not None:
+                self.lab.enter_world(sock.getsockname()[1], self.world)
+            sock.connect(target)
+            return sock
         except TimeoutError:
+            sock.close()
             # Keep the wait honest: a filtered port takes the whole timeout.
             remaining = timeout - (time.monotonic() - started)
             if remaining > 0:
                 time.sleep(remaining)
+            raise
+        except BaseException:
+            sock.close()
             raise

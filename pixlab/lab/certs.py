@@ -207,16 +207,21 @@ class CertificateAuthority:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         return cert.not_valid_after_utc - _now() < dt.timedelta(days=RENEW_BEFORE_DAYS)
 
-    def server_context(self, served: ServedCertificate) -> ssl.SSLContext:
-        """A server-side TLS context presenting this certificate (cached)."""
+    def server_context(self, served: ServedCertificate, shared: bool = True) -> ssl.SSLContext:
+        """A server-side TLS context presenting this certificate.
+
+        Shared contexts are cached; a world that sets its own SNI callback asks
+        for one of its own, so that two worlds never overwrite each other's.
+        """
         with self._lock:
-            context = self._contexts.get(served)
+            context = self._contexts.get(served) if shared else None
             if context is None:
                 cert_path, key_path = self.issue(served)
                 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 context.minimum_version = ssl.TLSVersion.TLSv1_2
                 context.load_cert_chain(cert_path, key_path)
-                self._contexts[served] = context
+                if shared:
+                    self._contexts[served] = context
                 self._served_by_context[id(context)] = served
             return context
 

@@ -48,7 +48,14 @@ from pixlab.lab.imap_parser import (
     tag_of,
     text,
 )
+from pixlab.lab.runner import LoginRefused
 from pixlab.lab.session import LineTooLong, SessionEnd
+
+_REFUSALS = {
+    "credentials": R.IMAP_AUTH_FAILED,
+    "locked": R.IMAP_ACCOUNT_LOCKED,
+    "busy": R.IMAP_TOO_MANY_CONNECTIONS,
+}
 
 log = logging.getLogger(__name__)
 
@@ -164,13 +171,13 @@ class ImapSession(FolderCommands, MessageCommands):
     @property
     def cleartext_refused(self) -> bool:
         """Whether a login must wait for TLS here (LOGINDISABLED, RFC 3501 section 6.2.3)."""
-        return not self.conn.tls and not self.lab.config.allow_cleartext
+        return not self.conn.tls and not self.conn.world.allow_cleartext
 
     def capabilities(self) -> str:
         """What the server can do now: Thunderbird chooses its commands from this list."""
         caps = ["IMAP4rev1", "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE"]
         if self.state == NOT_AUTHENTICATED:
-            if not self.conn.tls and self.lab.config.starttls:
+            if not self.conn.tls and self.conn.world.starttls:
                 caps.append("STARTTLS")
             caps += ["LOGINDISABLED"] if self.cleartext_refused else ["AUTH=PLAIN", "AUTH=LOGIN"]
         else:
@@ -220,7 +227,7 @@ class ImapSession(FolderCommands, MessageCommands):
     async def imap_starttls(self, cmd: Command) -> None:
         if self.conn.tls:
             raise ImapError(R.IMAP_TLS_ACTIVE)
-        if not self.lab.config.starttls:
+        if not self.conn.world.starttls:
             raise ImapError(R.IMAP_TLS_UNAVAILABLE)
         await self.send(f"{cmd.tag} {R.IMAP_BEGIN_TLS}")
         if not await self.start_tls():
@@ -285,18 +292,11 @@ class ImapSession(FolderCommands, MessageCommands):
             raise ImapSyntaxError("Invalid base64 data in continued response") from None
 
     async def _log_in(self, user: str, password: str, mechanism: str, verb: str) -> str:
-        account = self.lab.store.authenticate(user, password)
-        if account is None:
-            self._auth_failed(mechanism, verb, "wrong user name or password", user)
-            raise ImapError(R.IMAP_AUTH_FAILED)
-        if not self.lab.connections.claim_account(self.conn, account.address):
-            self._auth_failed(mechanism, verb, "too many connections for this account", user)
-            raise ImapError(R.IMAP_TOO_MANY_CONNECTIONS)
+        try:
+            account = self.lab.log_in(self.conn, user, password, mechanism, command=verb)
+        except LoginRefused as refused:
+            raise ImapError(_REFUSALS[refused.reason]) from None
         self.account = account
-        self.conn.account = account.address
-        self.conn.record(
-            "auth.succeeded", mechanism=mechanism, command=verb, cleartext=not self.conn.tls
-        )
         self.state = AUTHENTICATED
         self.timeout = self.lab.config.imap_idle_timeout  # RFC 3501 section 5.4
         usage = self.lab.store.usage(account.id)
@@ -311,14 +311,7 @@ class ImapSession(FolderCommands, MessageCommands):
         return R.IMAP_LOGGED_IN.format(capabilities=self.capabilities())
 
     def _auth_failed(self, mechanism: str, verb: str, reason: str, user: str = "") -> None:
-        self.conn.record(
-            "auth.failed",
-            mechanism=mechanism,
-            command=verb,
-            cleartext=not self.conn.tls,
-            reason=reason,
-            user=user[:320] or None,
-        )
+        self.lab.refuse_login(self.conn, mechanism, reason, user, command=verb)
 
     @command(*LOGGED_IN)
     async def imap_namespace(self, cmd: Command) -> str:

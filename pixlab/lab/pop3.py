@@ -110,13 +110,13 @@ class Pop3Session(LineSession):
     @property
     def cleartext_refused(self) -> bool:
         """Whether a login must wait for TLS here."""
-        return not self.conn.tls and not self.lab.config.allow_cleartext
+        return not self.conn.tls and not self.conn.world.allow_cleartext
 
     @verb(AUTHORIZATION, TRANSACTION)
     async def pop_capa(self, arg: str) -> None:
         lines = ["+OK", "CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE"]
         if self.state == AUTHORIZATION:
-            if not self.conn.tls and self.lab.config.starttls:
+            if not self.conn.tls and self.conn.world.starttls:
                 lines.append("STLS")
             if not self.cleartext_refused:
                 lines += ["USER", "SASL PLAIN"]
@@ -126,7 +126,7 @@ class Pop3Session(LineSession):
     async def pop_stls(self, arg: str) -> None:
         if self.conn.tls:
             raise Pop3Error(R.POP3_TLS_ACTIVE)
-        if not self.lab.config.starttls:
+        if not self.conn.world.starttls:
             raise Pop3Error(R.POP3_TLS_UNAVAILABLE)
         await self.send(R.POP3_BEGIN_TLS)
         if not await self.start_tls():

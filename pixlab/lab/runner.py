@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ from pixlab.lab.events import EventLog
 from pixlab.lab.store import AccountInfo, MailStore, normalise_address
 from pixlab.lab.tap import Connection, Tap
 from pixlab.lab.tls import LabTls
+from pixlab.lab.world import World
 
 T = TypeVar("T")
 ServerFactory = Callable[["Lab", Connection], asyncio.Protocol]
@@ -95,19 +96,20 @@ class LoginRefused(Exception):
 
 
 class Lockouts:
-    """Failed logins per address, and the accounts locked after too many (0: never)."""
+    """Failed logins per address, for the worlds that lock an account after too many."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    MAX_TRACKED = 100_000  # a flood of made-up user names must not grow memory for ever
+
+    def __init__(self) -> None:
         self._failures: Counter[str] = Counter()
 
-    def is_locked(self, address: str) -> bool:
-        """Whether logins to this address are refused until an unlock."""
-        return self.limit > 0 and self._failures[address] >= self.limit
+    def is_locked(self, address: str, limit: int) -> bool:
+        """Whether logins to this address are refused until an unlock (limit 0: never)."""
+        return limit > 0 and self._failures[address] >= limit
 
     def failed(self, address: str) -> None:
         """Count one more failed login."""
-        if self.limit > 0:
+        if address in self._failures or len(self._failures) < self.MAX_TRACKED:
             self._failures[address] += 1
 
     def succeeded(self, address: str) -> None:
@@ -139,10 +141,14 @@ class Lab:
         self.store = MailStore(self.engine)
         self.events = EventLog(self.engine)
         self.ca = CertificateAuthority(self.data_dir / "tls")
-        self.tls = LabTls(self.ca, config)
+        self.tls = LabTls(self.ca, World.of(config))
         self.tap = Tap(self)
         self.connections = ConnectionLimits(config)
-        self.lockouts = Lockouts(config.lockout_after)
+        self.lockouts = Lockouts()
+        self.world = self.tls.world
+        self._worlds_by_port: OrderedDict[int, World] = OrderedDict()
+        self._tls_by_world: dict[World, LabTls] = {self.world: self.tls}
+        self._worlds_lock = threading.Lock()
         self.listeners: list[ListenerInfo] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.Server] = []
@@ -236,7 +242,7 @@ class Lab:
             LoginRefused: with the reason the server's reply must give.
         """
         address = normalise_address(user)
-        if self.lockouts.is_locked(address):
+        if self.lockouts.is_locked(address, conn.world.lockout_after):
             self.refuse_login(conn, mechanism, "account locked", user, **details)
             raise LoginRefused("locked")
         account = self.store.authenticate(user, password)
@@ -270,10 +276,33 @@ class Lab:
                 return info
         raise KeyError(name)
 
-    def is_local_domain(self, domain: str) -> bool:
-        """Whether this lab receives mail for a domain."""
+    def is_local_domain(self, domain: str, world: World) -> bool:
+        """Whether this lab receives mail for a domain, in a world."""
         domain = domain.lower()
-        return domain in self.config.domains or domain in self.store.domains()
+        return domain in world.domains or domain in self.store.domains()
+
+    # -- worlds ---------------------------------------------------------------
+
+    def enter_world(self, local_port: int, world: World) -> None:
+        """Say that the connection about to come from this loopback port plays in `world`."""
+        with self._worlds_lock:
+            self._worlds_by_port[local_port] = world
+            self._worlds_by_port.move_to_end(local_port)
+            while len(self._worlds_by_port) > 65536:
+                self._worlds_by_port.popitem(last=False)
+
+    def world_for_peer(self, port: int) -> World:
+        """The world of a connection, from its client's port (the lab's own by default)."""
+        with self._worlds_lock:
+            return self._worlds_by_port.get(port, self.world)
+
+    def tls_for(self, world: World) -> LabTls:
+        """The TLS side of a world: its certificates, chosen by SNI (cached)."""
+        with self._worlds_lock:
+            tls = self._tls_by_world.get(world)
+            if tls is None:
+                tls = self._tls_by_world[world] = LabTls(self.ca, world)
+            return tls
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
         """Run a coroutine in the lab's loop from another thread and wait for its result."""

@@ -122,7 +122,7 @@ class LineSession(asyncio.StreamReaderProtocol):
         self.reader._buffer.clear()  # type: ignore[attr-defined]
         try:
             await self.writer.start_tls(
-                self.lab.tls.context,
+                self.lab.tls_for(self.conn.world).context,
                 ssl_handshake_timeout=self.lab.config.tls_handshake_timeout,
             )
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:

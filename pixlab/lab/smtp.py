@@ -46,13 +46,14 @@ class LabSMTP(SMTP):
         self.lab = lab
         self.conn = conn
         spec = conn.listener
-        offer_starttls = not spec.implicit_tls and lab.config.starttls
+        world = conn.world
+        offer_starttls = not spec.implicit_tls and world.starttls
         super().__init__(
             _Delivery(lab, conn),
             data_size_limit=lab.config.max_message_size,
-            hostname=lab.config.server_name,
+            hostname=world.server_name,
             ident=R.SMTP_IDENT,
-            tls_context=lab.tls.context if offer_starttls else None,
+            tls_context=lab.tls_for(world).context if offer_starttls else None,
             timeout=lab.config.preauth_timeout,
             # The lab decides when AUTH is allowed (see smtp_AUTH below).
             auth_require_tls=False,
@@ -70,7 +71,7 @@ class LabSMTP(SMTP):
     @property
     def login_refused_in_clear(self) -> bool:
         """Submission before STARTTLS, on a lab that does not allow cleartext logins."""
-        return not self.encrypted and not self.lab.config.allow_cleartext
+        return not self.encrypted and not self.conn.world.allow_cleartext
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -188,7 +189,7 @@ class _Delivery:
             return R.SMTP_BAD_ADDRESS
         account = self.lab.store.account(parsed)
         if account is None:
-            if self.lab.is_local_domain(domain):
+            if self.lab.is_local_domain(domain, self.conn.world):
                 self.conn.record("message.rejected", recipient=parsed, reason="unknown user")
                 return R.SMTP_USER_UNKNOWN.format(address=parsed)
             self.conn.record("relay.denied", recipient=parsed)
@@ -256,6 +257,6 @@ class _Delivery:
         return (
             f"Return-Path: <{envelope.mail_from or ''}>\r\n"
             f"Received: from {session.host_name or 'unknown'} ({self.conn.peer[0]})\r\n"
-            f"\tby {self.lab.config.server_name} (PixLab) with {kind} id {queue_id};\r\n"
+            f"\tby {self.conn.world.server_name} (PixLab) with {kind} id {queue_id};\r\n"
             f"\t{when}\r\n"
         ).encode("utf-8", "replace")

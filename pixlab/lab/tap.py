@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pixlab.lab.config import ListenerSpec
 from pixlab.lab.events import Event, EventLog
+from pixlab.lab.world import World
 
 if TYPE_CHECKING:
     from pixlab.lab.runner import Lab
@@ -73,6 +74,7 @@ class Connection:
     peer: tuple[str, int]
     events: EventLog
     capture: WireCapture
+    world: World
     opened_at: float = field(default_factory=time.time)
     tls: bool = False
     account: str | None = None
@@ -178,7 +180,8 @@ class _ClientSide(asyncio.Protocol):
         connection_id = secrets.token_hex(6)
         address = (str(peer[0]), int(peer[1]))
         capture = self.tap._new_capture(connection_id, address)
-        conn = Connection(connection_id, self.spec, address, lab.events, capture)
+        world = lab.world_for_peer(address[1])
+        conn = Connection(connection_id, self.spec, address, lab.events, capture, world)
         self.conn = conn
         refusal = lab.connections.admit(conn)
         if refusal:
@@ -208,7 +211,7 @@ class _ClientSide(asyncio.Protocol):
             await loop.connect_accepted_socket(
                 lambda: lab.server_protocol(self.spec, self.conn),  # type: ignore[arg-type]
                 theirs,
-                ssl=lab.tls.context if self.spec.implicit_tls else None,
+                ssl=lab.tls_for(self.conn.world).context if self.spec.implicit_tls else None,
                 ssl_handshake_timeout=(
                     lab.config.tls_handshake_timeout if self.spec.implicit_tls else None
                 ),

@@ -6,7 +6,7 @@ import ssl
 from typing import TYPE_CHECKING, Any
 
 from pixlab.lab.certs import CertificateAuthority, CertificateKind, ServedCertificate
-from pixlab.lab.config import LabConfig
+from pixlab.lab.world import World
 
 if TYPE_CHECKING:
     from pixlab.lab.tap import Connection
@@ -15,24 +15,24 @@ if TYPE_CHECKING:
 class LabTls:
     """Chooses the certificate a listener presents, from the host name the client asked for."""
 
-    def __init__(self, ca: CertificateAuthority, config: LabConfig) -> None:
+    def __init__(self, ca: CertificateAuthority, world: World) -> None:
         self.ca = ca
-        self.config = config
-        self.context = ca.server_context(self.valid_certificate())
+        self.world = world
+        self.context = ca.server_context(self.valid_certificate(), shared=False)
         self.context.sni_callback = self._choose
 
     def valid_certificate(self) -> ServedCertificate:
         """The CA-signed certificate naming every host of every lab domain."""
         names = ["localhost", "127.0.0.1"]
-        for domain in self.config.domains:
+        for domain in self.world.domains:
             names += [f"{prefix}.{domain}" for prefix in ("mail", "imap", "pop", "smtp")]
         # The common name is the lab's main server name: put it first.
-        names.remove(self.config.server_name)
-        return ServedCertificate(CertificateKind.VALID, (self.config.server_name, *names))
+        names.remove(self.world.server_name)
+        return ServedCertificate(CertificateKind.VALID, (self.world.server_name, *names))
 
     def certificate_for(self, host: str | None) -> ServedCertificate:
         """What a client asking for `host` (the SNI; None without it) is shown."""
-        kind = self.config.certificates.get(host or "", CertificateKind.VALID)
+        kind = self.world.certificate_kind(host or "")
         if host is None or kind is CertificateKind.VALID:
             return self.valid_certificate()
         if kind is CertificateKind.OTHER_NAME:
