@@ -115,7 +115,7 @@ class LineSession(asyncio.StreamReaderProtocol):
             pass
 
     async def start_tls(self) -> bool:
-        """Upgrade to TLS after a STARTTLS/STLS reply; False (and logged) if the handshake failed."""
+        """Upgrade to TLS after STARTTLS/STLS; False (and recorded) if the handshake failed."""
         assert self.writer is not None
         # Anything the client sent in clear after the command must not be taken
         # as if it came over TLS (the STARTTLS injection of CVE-2011-0411).
