@@ -261,8 +261,13 @@ class Pop3Session(LineSession):
         if lines and lines[-1] == b"":
             lines.pop()  # the CRLF that ends the last line does not start another one
         # RFC 1939 section 7: asked for more lines than the body has, TOP sends it all.
-        top = head + b"\r\n\r\n" + b"".join(line + b"\r\n" for line in lines[: int(parts[1])])
+        wanted = int(parts[1])
+        top = head + b"\r\n\r\n" + b"".join(line + b"\r\n" for line in lines[:wanted])
         await self.send_raw(b"+OK\r\n" + _dot_stuffed(top))
+        if wanted >= len(lines):
+            # The whole message went to the client, as with RETR: fetchmail downloads
+            # this way ("TOP n 99999999"), and the trainer must see it as a download.
+            self.conn.record("message.retrieved", folder="INBOX", uid=drop.info.uid, size=len(raw))
 
     @verb(TRANSACTION)
     async def pop_dele(self, arg: str) -> None:
