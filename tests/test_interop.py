@@ -248,6 +248,8 @@ def test_fetchmail_downloads_over_pop3s_and_quit_deletes(seeded: Lab, tmp_path: 
     # Without "keep", fetchmail marks each message with DELE and the lab deletes them at QUIT.
     assert inbox(lab, ADDRESS) == []
     assert len(trail.of("message.deleted")) == len(MESSAGES)
+    # fetchmail downloads with TOP, not RETR; the trainer still sees each download.
+    assert len(trail.of("message.retrieved")) == len(MESSAGES)
     assert trail.wait_for("tls.established").data["sni"] == POP_HOST
 
 
