@@ -238,9 +238,8 @@ class ParsedMessage:
         inner = _embedded(entity)
         if inner is not None:
             return _generate(inner)
-        payload = entity.get_payload()
-        if isinstance(payload, str):
-            return payload.encode("ascii", "surrogateescape")
+        if isinstance(entity.get_payload(), str):
+            return _raw_payload(entity)
         return _split(_generate(entity))[1]
 
     # -- ENVELOPE and BODYSTRUCTURE -----------------------------------------
@@ -340,12 +339,21 @@ def _raw_header(message: Message, name: str) -> str | None:
 
 def _header_lines(items: object) -> bytes:
     lines = [f"{name}: {value}\r\n" for name, value in items]  # type: ignore[attr-defined]
-    return "".join(lines).encode("ascii", "surrogateescape")
+    return as_bytes("".join(lines))
 
 
 def _parts(part: Message) -> list[Message]:
     payload = part.get_payload()
     return [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+
+
+def as_bytes(text: str) -> bytes:
+    """Text from the compat32 parser back to the bytes it was read from.
+
+    The parser keeps undecodable bytes as surrogates; a part it decoded itself
+    (an embedded message) may also hold real non-ASCII characters, sent as UTF-8.
+    """
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _is_multipart(part: Message) -> bool:
@@ -361,9 +369,21 @@ def _embedded(part: Message) -> Message | None:
     return None
 
 
+def _raw_payload(part: Message) -> bytes:
+    # compat32's get_payload() decodes 8-bit text with the part's charset and
+    # replaces what does not decode; the bytes as received are only in _payload.
+    payload = part._payload  # type: ignore[attr-defined]
+    return as_bytes(payload) if isinstance(payload, str) else b""
+
+
 def _generate(part: Message) -> bytes:
     out = io.BytesIO()
-    BytesGenerator(out, mangle_from_=False, policy=_POLICY).flatten(part, unixfrom=False)
+    try:
+        BytesGenerator(out, mangle_from_=False, policy=_POLICY).flatten(part, unixfrom=False)
+    except (UnicodeError, LookupError, ValueError, TypeError):
+        # A broken structure the stdlib cannot write back (8-bit text where a
+        # multipart should be): give its header and its body as they came.
+        return _header_lines(part.raw_items()) + b"\r\n" + _raw_payload(part)
     return out.getvalue()
 
 

@@ -236,6 +236,7 @@ def parse_flags(tokens: Iterable[Token], allow_recent: bool = False) -> frozense
 _SEQ_NUMBER = r"(?:[1-9][0-9]{0,9}|\*)"
 _SEQ_SET = re.compile(rf"{_SEQ_NUMBER}(?::{_SEQ_NUMBER})?(?:,{_SEQ_NUMBER}(?::{_SEQ_NUMBER})?)*")
 SequenceSet = list[tuple[int | None, int | None]]  # None stands for "*"
+MAX_NUMBER = 4_294_967_295  # nz-number: UIDs and sequence numbers are 32-bit
 
 
 def is_sequence_set(token: Token) -> bool:
@@ -252,6 +253,8 @@ def parse_sequence_set(token: Token) -> SequenceSet:
         first, _, last = item.partition(":")
         low = None if first == "*" else int(first)
         high = low if not last else (None if last == "*" else int(last))
+        if any(n is not None and n > MAX_NUMBER for n in (low, high)):
+            raise ImapSyntaxError("Invalid messageset")
         ranges.append((low, high))
     return ranges
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
-from pixlab.lab.imap_fetch import ParsedMessage
+from pixlab.lab.imap_fetch import ParsedMessage, as_bytes
 from pixlab.lab.imap_parser import (
     Atom,
     ImapSyntaxError,
@@ -235,7 +235,7 @@ def _sent_day(candidate: Candidate) -> date:
 
 def decoded(value: str) -> str:
     """A header value with RFC 2047 encoded words decoded and raw 8-bit read as UTF-8."""
-    value = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    value = as_bytes(value).decode("utf-8", "replace")
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
     except (ValueError, LookupError, UnicodeError):
