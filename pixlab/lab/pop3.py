@@ -77,7 +77,7 @@ class Pop3Session(LineSession):
             entry = _VERBS.get(verb_name)
             try:
                 if entry is None:
-                    raise Pop3Error(R.POP3_UNKNOWN_COMMAND.format(verb=verb_name[:40]))
+                    raise Pop3Error(R.POP3_UNKNOWN_COMMAND.format(verb=_printable(verb_name)))
                 states, method = entry
                 if self.state not in states:
                     raise Pop3Error(
@@ -296,6 +296,15 @@ class Pop3Session(LineSession):
             await self.send(R.POP3_LOGOUT_DELETED)
         else:
             await self.send(R.POP3_LOGOUT)
+
+
+def _printable(text: str, limit: int = 40) -> str:
+    """Echoed client text, cut short and with "?" for what is not printable ASCII.
+
+    A reply line is text for the learner's screen: a NUL, an escape sequence or
+    a stray byte sent as a command must not travel back into it.
+    """
+    return "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
 
 
 def _dot_stuffed(raw: bytes) -> bytes:
