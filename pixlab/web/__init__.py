@@ -38,6 +38,12 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
         BABEL_TRANSLATION_DIRECTORIES=str(resource_dir("translations")),
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
+        # A learner may keep a page open through a whole lesson: the CSRF token
+        # lives as long as the session rather than one hour.
+        WTF_CSRF_TIME_LIMIT=None,
+        SANDBOX_CLIENT_TIMEOUT=3.0,  # seconds before the simulated client gives up
+        SANDBOX_TESTS_PER_MINUTE=20,  # tests, sendings and downloads per learner
+        SANDBOX_FILTERED_PORTS=(25,),  # blocked on the sandbox's network, as many ISPs do
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
@@ -50,9 +56,12 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     csrf.init_app(app)
     app.after_request(_vary_on_htmx)
 
-    from pixlab.web import lab_pages
+    from pixlab.web import errors, lab_pages, mail, sandbox
 
     app.register_blueprint(lab_pages.bp)
+    app.register_blueprint(sandbox.bp)
+    app.register_blueprint(mail.bp)
+    errors.init_app(app)
     return app
 
 
@@ -72,6 +81,7 @@ def _locale() -> str:
 def _vary_on_htmx(response: Response) -> Response:
     # One URL answers the whole page or just a fragment, by the HX-Request header.
     response.vary.add("HX-Request")
+    response.vary.add("HX-Boosted")
     return response
 
 
@@ -86,5 +96,14 @@ def _secret_key(data_dir: Path) -> str:
 
 
 def wants_fragment() -> bool:
-    """Whether htmx asked for a fragment rather than the whole page."""
-    return request.headers.get("HX-Request") == "true"
+    """Whether htmx asked for a fragment rather than the whole page.
+
+    A boosted link or form, and a history restore, want the whole page even
+    though htmx sends them.
+    """
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )

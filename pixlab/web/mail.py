@@ -1,0 +1,129 @@
+"""The mail client of each device: folders, messages, reading, writing, archiving, deleting.
+
+An IMAP device asks the lab's server at every view, so two devices side by side
+show what the server really holds; a POP3 device shows what it downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
+
+from pixlab.web import current_lab, wants_fragment
+from pixlab.web import sandbox_service as service
+
+bp = Blueprint("mail", __name__, url_prefix="/bac-a-sable")
+
+# Tells the other panes of the page to look again (htmx listens for it on <body>).
+CHANGED_EVENT = "pixlab-mail-changed"
+
+
+@bp.get("/courrier")
+def side_by_side() -> ResponseReturnValue:
+    """Every device of the learner, side by side."""
+    lab, learner = current_lab(), service.current_learner()
+    if lab is None or learner is None:
+        return redirect(url_for("sandbox.home"))
+    views = [service.mail_view(lab, learner, d, "INBOX", None)
+             for d in service.devices().devices(learner.id)]
+    fetched = service.trace_record(learner, request.args.get("releve", type=int) or 0)
+    return render_template("mail/side_by_side.html", views=views, learner=learner,
+                           fetched=fetched)
+
+
+@bp.get("/appareils/<int:device_id>/courrier")
+def mailbox(device_id: int) -> ResponseReturnValue:
+    """One device's mail: a folder, its messages and maybe one opened."""
+    lab, learner, device = service.require_device(device_id)
+    view = service.mail_view(lab, learner, device, request.args.get("dossier", "INBOX"),
+                             request.args.get("message"))
+    fetched = service.trace_record(learner, request.args.get("releve", type=int) or 0)
+    return _pane(view, fetched)
+
+
+@bp.post("/appareils/<int:device_id>/relever")
+def fetch(device_id: int) -> ResponseReturnValue:
+    """"Relever le courrier": POP3 downloads (and maybe deletes on the server)."""
+    lab, learner, device = service.require_device(device_id)
+    wait = service.seconds_to_wait(learner)
+    if wait:
+        return _pane(service.mail_view(lab, learner, device, "INBOX", None), None, wait), 429
+    outcome = service.fetch_mail(lab, learner, device)
+    if not wants_fragment():
+        return redirect(_back(device.id, releve=outcome.trace_id), 303)
+    view = service.mail_view(lab, learner, device, "INBOX", None)
+    return _changed(_pane(view, service.trace_record(learner, outcome.trace_id)), device.id)
+
+
+@bp.post("/appareils/<int:device_id>/archiver")
+def archive(device_id: int) -> ResponseReturnValue:
+    """Archive the opened message (IMAP: to the server's Archives; POP3: a local folder)."""
+    return _change(device_id, service.archive_message)
+
+
+@bp.post("/appareils/<int:device_id>/supprimer")
+def delete(device_id: int) -> ResponseReturnValue:
+    """Delete the opened message (IMAP: to the Trash, then for good)."""
+    return _change(device_id, service.delete_message)
+
+
+def _change(device_id: int, act: Callable[..., int | None]) -> ResponseReturnValue:
+    lab, learner, device = service.require_device(device_id)
+    folder, ref = request.form.get("dossier", "INBOX"), request.form.get("message", "")
+    failed = act(lab, learner, device, folder, ref)
+    if not wants_fragment():
+        return redirect(_back(device.id, dossier=folder, releve=failed), 303)
+    view = service.mail_view(lab, learner, device, folder, None)
+    return _changed(_pane(view, service.trace_record(learner, failed or 0)), device.id)
+
+
+@bp.route("/appareils/<int:device_id>/ecrire", methods=["GET", "POST"])
+def compose(device_id: int) -> ResponseReturnValue:
+    """Write a message and send it with the device's outgoing settings."""
+    lab, learner, device = service.require_device(device_id)
+    if request.method == "GET":
+        return _compose_page(device, service.Draft(), None)
+    draft = service.read_draft(request.form)
+    wait = 0 if draft.errors else service.seconds_to_wait(learner)
+    if draft.errors or wait or device.outgoing.missing():
+        status = 429 if wait else 422
+        return _compose_page(device, draft, None, wait), status
+    trace_id = service.send_draft(lab, learner, device, draft)
+    if not wants_fragment():
+        return redirect(url_for("sandbox.trace", trace_id=trace_id), 303)
+    return _changed(_compose_page(device, service.Draft(), trace_id), device.id)
+
+
+def _pane(view: service.MailView, fetched: service.TraceRecordView | None,
+          wait: int = 0) -> str:
+    template = "mail/_pane.html" if wants_fragment() else "mail/device.html"
+    return render_template(template, view=view, fetched=fetched, wait=wait,
+                           standalone=not wants_fragment())
+
+
+def _compose_page(device: service.DeviceInfo, draft: service.Draft, trace_id: int | None,
+                  wait: int = 0) -> str:
+    learner = service.current_learner()
+    template = "mail/_compose.html" if wants_fragment() else "mail/compose.html"
+    return render_template(template, device=device, draft=draft, wait=wait, learner=learner,
+                           record=service.trace_record(learner, trace_id) if trace_id else None)
+
+
+def _changed(body: str, device_id: int) -> Response:
+    """The response, plus an event that makes the other devices' panes look again."""
+    response = Response(body)
+    response.headers["HX-Trigger"] = json.dumps({CHANGED_EVENT: {"source": device_id}})
+    return response
+
+
+def _back(device_id: int, **args: Any) -> str:
+    """Where a form without JavaScript goes back to: the side-by-side page or the device's."""
+    query = {k: v for k, v in args.items() if v}
+    if request.form.get("next") == url_for(".side_by_side"):
+        return url_for(".side_by_side", releve=query.get("releve"))
+    return url_for(".mailbox", device_id=device_id, **query)
