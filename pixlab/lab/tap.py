@@ -463,7 +463,11 @@ class _ServerEnd(asyncio.Transport):
 
 def describe_tls_failure(exc: BaseException) -> str:
     """A short reason for a handshake that failed, for the event log."""
-    if isinstance(exc, TimeoutError):
+    # asyncio ends a handshake that takes too long with a ConnectionAbortedError
+    # ("SSL handshake is taking longer than 5.0 seconds: aborting the connection").
+    if isinstance(exc, TimeoutError) or (
+        isinstance(exc, ConnectionAbortedError) and "handshake is taking longer" in str(exc)
+    ):
         return "timeout: no TLS handshake came"
     if isinstance(exc, ssl.SSLError):
         return exc.reason or str(exc)
