@@ -62,6 +62,7 @@ class LabSMTP(SMTP):
         )
         self.account: AccountInfo | None = None
         self.closing_after_reply = False
+        self.timed_out = False
 
     @property
     def encrypted(self) -> bool:
@@ -95,7 +96,17 @@ class LabSMTP(SMTP):
         except TLSSetupException as exc:
             self.conn.record("tls.failed", reason=describe_tls_failure(exc.__cause__ or exc))
             raise
+        if not self.conn.tls:
+            # No handshake came before the timer set above (or the client) closed the
+            # connection, and aiosmtpd returns as if all went well: say what happened.
+            ended = TimeoutError() if self.timed_out else ConnectionResetError()
+            self.conn.record("tls.failed", reason=describe_tls_failure(ended))
+            return
         self._reset_timeout()
+
+    def _timeout_cb(self) -> None:
+        self.timed_out = True
+        super()._timeout_cb()
 
     async def smtp_AUTH(self, arg: str) -> None:
         if not self.conn.listener.submission:
