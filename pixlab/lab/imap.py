@@ -138,9 +138,7 @@ class ImapSession(FolderCommands, MessageCommands):
             return None
         chunks, total = [line], len(line)
         # Only APPEND carries a message; any other literal is a name or a search string.
-        is_append = line.split(b" ", 2)[1:2] == [b"APPEND"] or line.split(b" ", 2)[1:2] == [
-            b"append"
-        ]
+        is_append = [w.upper() for w in line.split(b" ", 2)[1:2]] == [b"APPEND"]
         limit = self.lab.config.max_message_size if is_append else self.max_line
         while (announced := literal_at_end(line)) is not None:
             size, non_synchronising = announced
