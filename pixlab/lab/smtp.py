@@ -81,6 +81,11 @@ class LabSMTP(SMTP):
             self.lab.tls.established(self.conn, ssl_object)
 
     async def push(self, status: Any) -> None:
+        if isinstance(status, str):
+            # aiosmtpd echoes an unknown command word as it came ('500 Error: command
+            # "..." not recognized'), NUL and escape sequences included: a reply line
+            # is text for the learner's screen, so anything not printable becomes "?".
+            status = "".join(c if " " <= c <= "~" else "?" for c in status)
         await super().push(status)
         # aiosmtpd answers an over-long command line and reads on; a peer that
         # sends such lines is not a mail program, so the lab hangs up after answering.
