@@ -200,8 +200,10 @@ class _Delivery:
         options: list[str],
     ) -> str:
         _, parsed = parseaddr(address)
-        domain = parsed.rpartition("@")[2].lower()
-        if not parsed or not domain:
+        local, at, domain = parsed.rpartition("@")
+        domain = domain.lower()
+        if not (local and at and domain):
+            # Without an "@" there is no domain to deliver to, let alone to relay to.
             return R.SMTP_BAD_ADDRESS
         account = self.lab.store.account(parsed)
         if account is None:
