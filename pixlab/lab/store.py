@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, Table, bindparam, delete, func, insert, literal, select, update
 
 from pixlab.db import Account, Folder, Message
-from pixlab.lab.passwords import hash_password, verify_password
+from pixlab.lab.passwords import RecentLogins, hash_password
 
 # The folders every account starts with, and their RFC 6154 special-use roles.
 DEFAULT_FOLDERS: tuple[tuple[str, str | None], ...] = (
@@ -167,6 +167,7 @@ class MailStore:
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
         self._uidvalidity_lock = threading.Lock()
+        self._recent_logins = RecentLogins()
         self._last_uidvalidity = 0
 
     # -- accounts ---------------------------------------------------------
@@ -225,7 +226,7 @@ class MailStore:
             row = conn.execute(
                 _ACCOUNT_WITH_HASH, {"b_address": normalise_address(address)}
             ).first()
-        if row is None or not verify_password(password, row.password_hash):
+        if row is None or not self._recent_logins.verify(password, row.password_hash):
             return None
         return AccountInfo(row.id, row.address, row.quota_bytes)
 
