@@ -123,6 +123,13 @@ class Mailbox:
         """The flags as this session reports them (\\Recent is per session)."""
         return info.flags | {RECENT} if info.uid in self.recent else info.flags
 
+    def forget(self, gone: set[int]) -> None:
+        """Drop messages the client is being told are gone; the numbers after them shift."""
+        self.uids = [u for u in self.uids if u not in gone]
+        for uid in gone:
+            self.messages.pop(uid, None)
+            self.recent.discard(uid)
+
 
 def uid_set(uids: list[int]) -> str:
     """UIDs as a compact set (`1:3,7`), for COPYUID."""
@@ -220,12 +227,7 @@ class SessionBase(LineSession):
         mailbox.dirty = False
         for uid in reversed(gone):  # highest first, so the numbers below stay valid
             lines.append(f"* {mailbox.seq(uid)} EXPUNGE\r\n")
-        if gone:
-            gone_set = set(gone)
-            mailbox.uids = [u for u in mailbox.uids if u not in gone_set]
-            for uid in gone:
-                del mailbox.messages[uid]
-                mailbox.recent.discard(uid)
+        mailbox.forget(set(gone))
         for uid in mailbox.uids:
             lines += self._flag_change(mailbox, current[uid])
         arrived = sorted(uid for uid in current if uid > mailbox.highest_uid)
@@ -294,9 +296,6 @@ class SessionBase(LineSession):
         if not doomed:
             return
         self.lab.store.delete_messages(m.id for m in doomed)
-        gone = {m.uid for m in doomed}
-        mailbox.uids = [u for u in mailbox.uids if u not in gone]
+        mailbox.forget({m.uid for m in doomed})
         for info in doomed:
-            mailbox.messages.pop(info.uid, None)
-            mailbox.recent.discard(info.uid)
             self.conn.record("message.deleted", folder=mailbox.folder.name, uid=info.uid)

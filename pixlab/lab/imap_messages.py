@@ -280,7 +280,6 @@ class MessageCommands(SessionBase):
                 size=full.size,
             )
             raise ImapError(R.IMAP_OVERQUOTA) from None
-        pairs = list(zip([info.uid for _, info in targets], [c.uid for c in copies], strict=False))
         for (_, info), copy in zip(targets, copies, strict=False):
             self.conn.record(
                 "message.copied",
@@ -291,8 +290,8 @@ class MessageCommands(SessionBase):
             )
         return R.IMAP_COPIED.format(
             uidvalidity=folder.uidvalidity,
-            source=uid_set([p[0] for p in pairs]),
-            target=uid_set([p[1] for p in pairs]),
+            source=uid_set([info.uid for _, info in targets][: len(copies)]),
+            target=uid_set([c.uid for c in copies]),
         )
 
     @command(SELECTED, uid=True)
@@ -326,10 +325,6 @@ class MessageCommands(SessionBase):
                 to=folder.name,
                 new_uid=new.uid,
             )
-        gone = set(source)
-        mailbox.uids = [u for u in mailbox.uids if u not in gone]
-        for uid in gone:
-            del mailbox.messages[uid]
-            mailbox.recent.discard(uid)
+        mailbox.forget(set(source))
         await self.send("\r\n".join(lines))
         return R.IMAP_COMPLETED.format(command="Move")
