@@ -149,6 +149,7 @@ _MESSAGES_OF_FOLDER = (
     .order_by(_M.uid)
 )
 _RAW = select(_M.raw).where(_M.id == bindparam("b_id"))
+_RAWS = select(_M.id, _M.raw).where(_M.id.in_(bindparam("b_ids", expanding=True)))
 _NEXT_UID = (
     update(_FOLDERS)
     .where(_F.account_id == bindparam("b_account"), _F.name == bindparam("b_name"))
@@ -483,9 +484,7 @@ class MailStore:
         found: dict[int, bytes] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
-                rows = conn.execute(
-                    select(Message.id, Message.raw).where(Message.id.in_(ids[start : start + 500]))
-                )
+                rows = conn.execute(_RAWS, {"b_ids": ids[start : start + 500]})
                 found.update((row.id, bytes(row.raw)) for row in rows)
         return found
 
