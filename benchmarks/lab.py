@@ -26,6 +26,12 @@ and once:
 - start: from spawning `pixlab sandbox` to its JSON line, once the CA exists
   (best and median of 5).
 
+Not run unless asked (`--only bare-smtp`), as a reference: the same SMTP
+submissions against a bare aiosmtpd server (STARTTLS with the lab's
+certificate, AUTH that accepts the password, a handler that stores nothing),
+in its own process, with the same load generator. It shows what the library
+alone costs on this machine, without the lab's tap, store and events.
+
 With `--json` the table goes to stderr and one JSON document to stdout.
 """
 
@@ -65,7 +71,8 @@ from typing import Any
 HOST = "127.0.0.1"
 DOMAIN = "lycee-exemple.test"
 PASSWORD = "Banc-Essai-2026"
-SCENARIOS = ("pop3s", "smtp", "imaps", "select10k", "rss", "start")
+SCENARIOS = ("pop3s", "smtp", "imaps", "select10k", "rss", "start", "bare-smtp")
+DEFAULT_SCENARIOS = ("pop3s", "smtp", "imaps", "select10k", "rss", "start")
 LOAD_SCENARIOS = ("pop3s", "smtp", "imaps")
 CANONICAL_PORTS = (25, 110, 143, 465, 587, 993, 995)
 MAX_SESSIONS_PER_CLIENT = 100_000  # a bound on every client loop, whatever the duration
@@ -170,13 +177,17 @@ def pixlab_command() -> list[str]:
 class Sandbox:
     """A running `pixlab sandbox` process and what its JSON line said."""
 
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[str] | None
     info: dict[str, Any]
     started_in: float
+    pid_override: int | None = None  # a server that is not `pixlab sandbox` (bare-smtp)
 
     @property
     def pid(self) -> int:
         """The lab's process id."""
+        if self.pid_override is not None:
+            return self.pid_override
+        assert self.process is not None
         return self.process.pid
 
     @property
@@ -248,6 +259,7 @@ def sandbox(data_dir: Path) -> Iterator[Sandbox]:
     try:
         yield lab
     finally:
+        assert lab.process is not None
         stop_sandbox_process(lab.process)
 
 
@@ -561,6 +573,69 @@ def run_load(
     )
 
 
+# -- a bare aiosmtpd, for reference ------------------------------------------------
+
+
+def _bare_smtp_server(ca_dir: str, port: int, ready: Any, stop: Any) -> None:
+    """A bare aiosmtpd on 127.0.0.1:port: STARTTLS, AUTH, and a handler that keeps nothing."""
+    import asyncio as aio
+
+    from aiosmtpd.smtp import SMTP, AuthResult
+
+    from pixlab.lab.certs import CertificateAuthority, CertificateKind, ServedCertificate
+
+    ca = CertificateAuthority(Path(ca_dir))
+    context = ca.server_context(ServedCertificate(CertificateKind.VALID, ("127.0.0.1",)))
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 2.0.0 Ok: queued"
+
+    def accept(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        return AuthResult(success=data.password == PASSWORD.encode())
+
+    async def serve() -> None:
+        loop = aio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTP(Handler(), tls_context=context, require_starttls=True,
+                         authenticator=accept, loop=loop),
+            HOST, port, backlog=256,
+        )
+        ready.set()
+        while not stop.is_set():
+            await aio.sleep(0.2)
+        server.close()
+
+    aio.run(serve())
+
+
+def run_bare_smtp(work: Path, ca_dir: Path, concurrencies: list[int], args: Any) -> list[Any]:
+    """The SMTP scenario against a bare aiosmtpd in its own process."""
+    context = multiprocessing.get_context("fork")
+    ready, stop = context.Event(), context.Event()
+    port = free_port_base() + 587
+    server = context.Process(target=_bare_smtp_server, args=(str(ca_dir), port, ready, stop))
+    server.start()
+    figures = []
+    try:
+        if not ready.wait(30):
+            raise RuntimeError("the bare aiosmtpd did not start")
+        info = {"ca": str(ca_dir / "pixlab-ca.pem"), "listeners": []}
+        lab = Sandbox(process=None, info=info, started_in=0.0, pid_override=server.pid)
+        for clients in concurrencies:
+            log(f"bare-smtp: {clients} client(s) for {args.seconds:.0f} s ...")
+            result = run_load("smtp", lab, port, clients, args.processes, args.seconds,
+                              args.warmup)
+            result.scenario = "bare-smtp"
+            figures.append(asdict(result))
+    finally:
+        stop.set()
+        server.join(10)
+        if server.is_alive():
+            server.terminate()
+    return figures
+
+
 # -- the one-off measurements ---------------------------------------------------
 
 
@@ -669,6 +744,7 @@ def measure_start(work: Path, ca_dir: Path, runs: int = 5) -> dict[str, Any]:
     for _ in range(runs):
         lab = start_sandbox(data_dir)
         times.append(lab.started_in)
+        assert lab.process is not None
         stop_sandbox_process(lab.process)
     return {"best_s": min(times), "median_s": statistics.median(times), "runs_s": times}
 
@@ -748,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per run")
     parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured time before it")
-    parser.add_argument("--only", default=",".join(SCENARIOS),
+    parser.add_argument("--only", default=",".join(DEFAULT_SCENARIOS),
                         help=f"comma-separated subset of {','.join(SCENARIOS)}")
     parser.add_argument("--clients", default="1,16", help="concurrencies to measure")
     parser.add_argument("--processes", type=int, default=4,
@@ -808,6 +884,8 @@ def main(argv: list[str] | None = None) -> int:
                     log("select10k ...")
                     report["select10k"] = select_10k(lab, port)
         ca_dir = main_dir / "tls"
+        if "bare-smtp" in only:
+            report["load"] += run_bare_smtp(work, ca_dir, concurrencies, args)
         if "start" in only:
             log("start time ...")
             report["start"] = measure_start(work, ca_dir)
