@@ -176,6 +176,44 @@ class TraceRecord(Base):
     data: Mapped[str] = mapped_column(Text)  # JSON: the traces, as `pixlab.web.traces` keeps them
 
 
+# -- scenarios: each attempt of a learner at a scenario, and how far it got --------
+
+
+class ScenarioAttempt(Base):
+    """One attempt of a learner at a scenario: its accounts, devices and progress.
+
+    The columns a catalogue or a trainer's view filter on are columns; the
+    details the engine needs while the attempt lives (each device's settings,
+    the proof of each mistake, quiz answers, arrivals, the connections it
+    follows) are one JSON document. `version` makes concurrent updates (two
+    web workers, a poll and a test) safe without a lock: see
+    `pixlab.scenarios.progress`.
+    """
+
+    __tablename__ = "scenario_attempts"
+    __table_args__ = (
+        Index("ix_scenario_attempts_learner", "learner", "slug"),
+        Index("ix_scenario_attempts_address", "address", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    learner: Mapped[str] = mapped_column(String(100))  # the learner's key (their local part)
+    slug: Mapped[str] = mapped_column(String(100))
+    lang: Mapped[str] = mapped_column(String(5), default="fr")
+    status: Mapped[str] = mapped_column(String(20))  # playing, completed, given-up, replaced
+    address: Mapped[str] = mapped_column(String(320))  # the learner's address in this attempt
+    password: Mapped[str] = mapped_column(String(100))  # a lab password, shown on the sheet
+    started_at: Mapped[float] = mapped_column(Float)  # Unix seconds, UTC
+    ended_at: Mapped[float | None] = mapped_column(Float)
+    objectives_met: Mapped[int] = mapped_column(Integer, default=0)
+    objectives_total: Mapped[int] = mapped_column(Integer, default=0)
+    mistakes_made: Mapped[int] = mapped_column(Integer, default=0)
+    hints_used: Mapped[int] = mapped_column(Integer, default=0)
+    quiz_correct: Mapped[int] = mapped_column(Integer, default=0)
+    quiz_answered: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(Text, default="{}")  # JSON: see AttemptState
+
+
 def sqlite_url(data_dir: Path) -> str:
     """The URL of the default database file inside a data directory."""
     return f"sqlite:///{Path(data_dir) / 'pixlab.sqlite3'}"
