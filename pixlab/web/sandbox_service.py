@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
@@ -554,8 +554,8 @@ def _imap_view(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str,
         view.message = read_message(ref, reading.result.get("raw", b""))
     for summary in sorted(summaries, key=lambda s: -s.uid):
         seen = "\\Seen" in summary.flags or str(summary.uid) == ref
-        view.messages.append(MessageRow(str(summary.uid), summary.sender, summary.subject,
-                                        _date(summary.date), seen))
+        view.messages.append(MessageRow(str(summary.uid), short_sender(summary.sender),
+                                        summary.subject, _date(summary.date), seen))
     return view
 
 
@@ -580,8 +580,14 @@ def _failed(lab: Lab, learner: LearnerInfo, device: DeviceInfo, view: MailView, 
 
 def _row(ref: str, raw: bytes, seen: bool) -> MessageRow:
     headers = email.message_from_bytes(raw.split(b"\r\n\r\n", 1)[0], policy=email.policy.default)
-    return MessageRow(ref, str(headers.get("From", "")), str(headers.get("Subject", "")),
-                      _date(str(headers.get("Date", ""))), seen)
+    return MessageRow(ref, short_sender(str(headers.get("From", ""))),
+                      str(headers.get("Subject", "")), _date(str(headers.get("Date", ""))), seen)
+
+
+def short_sender(sender: str) -> str:
+    """A sender as a list shows it: the name when there is one, else the address."""
+    name, address = parseaddr(sender)
+    return name or address or sender
 
 
 def _date(text: str) -> str:

@@ -16,15 +16,19 @@ import re
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
 
 from pixlab.client.errors import CATALOGUE
 from pixlab.client.settings import AccountSettings, ServerSettings
 from pixlab.client.trace import Trace
+from pixlab.db import Message
 from pixlab.web.program_messages import ProgramMessage, what_program_shows
 
 if TYPE_CHECKING:
@@ -453,26 +457,60 @@ class ServerFolder:
 
 
 def mailbox_on_server(lab: Lab, address: str, per_folder: int = 10) -> list[ServerFolder]:
-    """The account's folders and their newest messages, straight from the lab's store."""
+    """The account's folders and their newest messages, straight from the lab's database.
+
+    Two read-only queries whatever the mailbox's size: the count of each
+    folder, and the first bytes (the headers) of each folder's newest messages.
+    """
     account = lab.store.account(address)
     if account is None:
         return []
-    folders = []
-    for folder in lab.store.folders(account.id):
-        infos = lab.store.messages(folder.id)
-        newest = list(reversed(infos))[:per_folder]
-        raws = lab.store.raws(m.id for m in newest)
-        messages = []
-        for info in newest:
-            headers = email.message_from_bytes(
-                raws.get(info.id, b"").split(b"\r\n\r\n", 1)[0], policy=email.policy.default
-            )
-            messages.append(ServerMessage(
-                info.uid, str(headers.get("From", "")), str(headers.get("Subject", "")),
-                "\\Seen" in info.flags,
-            ))
-        folders.append(ServerFolder(folder.name, folder_label(folder.name), len(infos), messages))
-    return folders
+    rank = (
+        func.row_number()
+        .over(partition_by=Message.folder_id, order_by=Message.uid.desc())
+        .label("rank")
+    )
+    newest = (
+        select(Message.folder_id, Message.uid, Message.flags,
+               func.substr(Message.raw, 1, HEADER_BYTES).label("head"), rank)
+        .where(Message.account_id == account.id)
+        .subquery()
+    )
+    with lab.engine.connect() as conn:
+        counts = dict(conn.execute(
+            select(Message.folder_id, func.count())
+            .where(Message.account_id == account.id)
+            .group_by(Message.folder_id)
+        ).all())
+        rows = conn.execute(
+            select(newest).where(newest.c.rank <= per_folder).order_by(newest.c.rank)
+        ).all()
+    messages: dict[int, list[ServerMessage]] = {}
+    for row in rows:
+        head = bytes(row.head or b"").split(b"\r\n\r\n", 1)[0]
+        headers = _HEADERS.parsebytes(head)
+        messages.setdefault(row.folder_id, []).append(ServerMessage(
+            row.uid, _header(headers.get("From")), _header(headers.get("Subject")),
+            "\\Seen" in (row.flags or "").split(),
+        ))
+    return [
+        ServerFolder(f.name, folder_label(f.name), counts.get(f.id, 0), messages.get(f.id, []))
+        for f in lab.store.folders(account.id)
+    ]
+
+
+HEADER_BYTES = 4096
+_HEADERS = BytesHeaderParser(policy=email.policy.compat32)
+
+
+def _header(value: Any) -> str:
+    """A header as text, its encoded words (=?utf-8?…?=) decoded."""
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (LookupError, ValueError, UnicodeError):
+        return str(value)
 
 
 def when(timestamp: float) -> str:
