@@ -12,6 +12,7 @@ import html
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from pixlab.db import TraceRecord
+from pixlab.lab.certs import CertificateKind
 from pixlab.lab.runner import Lab
 from pixlab.web import create_app
 
@@ -440,6 +442,23 @@ def test_with_cleartext_allowed_the_spy_reads_the_password(
     assert any(pupil.password in h for h in highlighted)  # decoded from AUTH PLAIN's base64
 
 
+def test_a_wrong_certificate_offers_the_exception_which_is_then_remembered(
+    make_lab: Callable[..., Lab], make_app: Callable[..., Flask]
+) -> None:
+    app = make_app(make_lab(certificates={f"imap.{DOMAIN}": CertificateKind.OTHER_NAME}))
+    pupil = Learner(app.test_client()).start()
+    device = pupil.devices[0]
+    page = pupil.settings(device, action="test-incoming").text
+    assert "trace trace-failed" in page
+    assert f"Le certificat de imap.{DOMAIN} n’est pas valide sur ce serveur." in page
+    assert "Confirmer l’exception de sécurité" in page
+    accepted = pupil.post(f"/bac-a-sable/appareils/{device}/exception", host=f"imap.{DOMAIN}")
+    assert accepted.status_code == 303
+    again = pupil.settings(device, action="test-incoming").text
+    assert "trace trace-ok" in again
+    assert "Tu as accepté le risque pour ce certificat" in again
+
+
 # -- safety -------------------------------------------------------------------------------------
 
 
@@ -493,6 +512,24 @@ def test_a_learner_never_reaches_another_learners_devices_traces_or_mail(
     # And without a session, nothing either.
     stranger = sandbox.test_client()
     assert stranger.get(f"/bac-a-sable/essais/{trace_id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "host", ("127.0.0.1", "localhost", "::1", "169.254.169.254", f"imap.{DOMAIN}.evil.test")
+)
+def test_typed_hosts_outside_the_lab_never_open_a_connection(learner: Learner, host: str) -> None:
+    canary = socket.socket()
+    canary.bind(("127.0.0.1", 0))
+    canary.listen(5)
+    canary.settimeout(0.2)
+    try:
+        page = learner.settings(learner.devices[0], action="test-incoming", incoming_host=host,
+                                incoming_port=str(canary.getsockname()[1])).text
+        assert "Le nom du serveur n'existe pas." in page
+        with pytest.raises(TimeoutError):
+            canary.accept()  # nobody knocked
+    finally:
+        canary.close()
 
 
 def test_passwords_are_never_logged_nor_in_events_nor_in_transcripts(
