@@ -34,6 +34,7 @@ from pixlab.lab.store import (
     FolderInfo,
     MailStore,
     MessageInfo,
+    QuotaExceeded,
     StoreError,
 )
 
@@ -170,6 +171,13 @@ class SessionBase(LineSession):
         if folder is None:
             raise ImapError(missing.format(name=name[:100]))
         return folder
+
+    def _over_quota(self, folder: FolderInfo, full: QuotaExceeded) -> ImapError:
+        """Record a message refused for lack of room, and give the error that says so."""
+        self.conn.record(
+            "quota.exceeded", folder=folder.name, usage=full.usage, quota=full.quota, size=full.size
+        )
+        return ImapError(R.IMAP_OVERQUOTA)
 
     # -- the selected mailbox -------------------------------------------------
 

@@ -263,14 +263,7 @@ class FolderCommands(SessionBase):
         try:
             info = self.lab.store.append(account, folder.name, message, flags, when)
         except QuotaExceeded as full:
-            self.conn.record(
-                "quota.exceeded",
-                folder=folder.name,
-                usage=full.usage,
-                quota=full.quota,
-                size=full.size,
-            )
-            raise ImapError(R.IMAP_OVERQUOTA) from None
+            raise self._over_quota(folder, full) from None
         except UnknownFolder:
             raise ImapError(R.IMAP_TRYCREATE.format(name=folder.name)) from None
         self.conn.record(

@@ -30,10 +30,7 @@ from pixlab.lab.imap_parser import (
     parse_flags,
 )
 from pixlab.lab.imap_search import BadCharset, Candidate, parse_search
-from pixlab.lab.store import (
-    MessageInfo,
-    QuotaExceeded,
-)
+from pixlab.lab.store import FolderInfo, MessageInfo, QuotaExceeded
 
 FETCH_BATCH = 200  # messages whose bytes a FETCH loads at once
 
@@ -259,12 +256,15 @@ class MessageCommands(SessionBase):
             await self.send("\r\n".join(lines))
         return R.IMAP_COMPLETED.format(command="Store")
 
+    def _transfer(self, cmd: Command) -> tuple[Mailbox, list[tuple[int, MessageInfo]], FolderInfo]:
+        """What COPY and MOVE share: the mailbox, the messages named and where they go."""
+        expect(cmd.args, 2, f"{cmd.name} <sequence set> <mailbox>")
+        targets = self._targets(cmd.args[0], cmd.uid)
+        return self._selected(), targets, self._folder(cmd.args[1], R.IMAP_TRYCREATE)
+
     @command(SELECTED, uid=True)
     async def imap_copy(self, cmd: Command) -> str:
-        expect(cmd.args, 2, "COPY <sequence set> <mailbox>")
-        mailbox = self._selected()
-        targets = self._targets(cmd.args[0], cmd.uid)
-        folder = self._folder(cmd.args[1], R.IMAP_TRYCREATE)
+        mailbox, targets, folder = self._transfer(cmd)
         if not targets:
             return R.IMAP_NO_MESSAGES
         try:
@@ -272,14 +272,7 @@ class MessageCommands(SessionBase):
                 self._account(), [info.id for _, info in targets], folder.id
             )
         except QuotaExceeded as full:
-            self.conn.record(
-                "quota.exceeded",
-                folder=folder.name,
-                usage=full.usage,
-                quota=full.quota,
-                size=full.size,
-            )
-            raise ImapError(R.IMAP_OVERQUOTA) from None
+            raise self._over_quota(folder, full) from None
         for (_, info), copy in zip(targets, copies, strict=False):
             self.conn.record(
                 "message.copied",
@@ -297,10 +290,7 @@ class MessageCommands(SessionBase):
     @command(SELECTED, uid=True)
     async def imap_move(self, cmd: Command) -> str:
         # RFC 6851: COPYUID in an untagged OK, then the EXPUNGEs, then the tagged OK.
-        expect(cmd.args, 2, "MOVE <sequence set> <mailbox>")
-        mailbox = self._selected()
-        targets = self._targets(cmd.args[0], cmd.uid)
-        folder = self._folder(cmd.args[1], R.IMAP_TRYCREATE)
+        mailbox, targets, folder = self._transfer(cmd)
         if mailbox.read_only:
             raise ImapError(R.IMAP_READ_ONLY)
         if folder.id == mailbox.folder.id:
