@@ -592,7 +592,8 @@ def _bare_smtp_server(ca_dir: str, port: int, ready: Any, stop: Any) -> None:
             return "250 2.0.0 Ok: queued"
 
     def accept(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        return AuthResult(success=data.password == PASSWORD.encode())
+        # auth_data given, or aiosmtpd warns at every login (Session.login_data).
+        return AuthResult(success=data.password == PASSWORD.encode(), auth_data=data)
 
     async def serve() -> None:
         loop = aio.get_running_loop()
