@@ -155,6 +155,9 @@ class LabNetwork:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
+            # imaplib writes a command's continuation and its CRLF separately; with
+            # Nagle's algorithm the CRLF waits for the server's delayed ACK (40 ms).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # Bind first, so the lab knows this port's world before the connection arrives.
             sock.bind(("127.0.0.1", 0))
             if self.world is not None:
