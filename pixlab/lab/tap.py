@@ -210,7 +210,7 @@ class _ClientSide(asyncio.Protocol):
             lab.tls_for(conn.world).context,
             handshake,
             server_side=True,
-            ssl_handshake_timeout=lab.config.tls_handshake_timeout,
+            ssl_handshake_timeout=lab.config.tls_handshake_timeout,  # type: ignore[arg-type]
         )
         self.server.set_protocol(tls)
         tls.connection_made(self.server)
