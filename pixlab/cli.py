@@ -1,4 +1,4 @@
-"""The `pixlab` command: `serve` (the app and its lab) and `sandbox` (the lab alone)."""
+"""The `pixlab` command: `serve` (the app and its lab), `sandbox` (the lab alone), `scenarios`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from pixlab.lab.config import DEFAULT_DOMAIN, LabConfig
 from pixlab.lab.runner import Lab
 from pixlab.lab.store import StoreError
+from pixlab.scenarios.cli import add_commands as add_scenario_commands
 
 DEFAULT_DATA_DIR = os.environ.get("PIXLAB_DATA_DIR", "instance")
 
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="accepter l'identification sans chiffrement (143, 110, 587)")
     sandbox.add_argument("--json", action="store_true", help="une ligne JSON une fois prêt")
     sandbox.set_defaults(run=_sandbox)
+    add_scenario_commands(commands)
 
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)
