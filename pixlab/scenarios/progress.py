@@ -1,0 +1,195 @@
+"""Progress in the database: one row per attempt, updated safely by any number of workers.
+
+An update reads the row, lets the engine change it in memory, and writes it
+back only if nobody else wrote in between (`version` unchanged); otherwise it
+reads again and replays the change. No lock is held while the engine works,
+and nothing assumes a single process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, insert, select, update
+
+from pixlab.db import ScenarioAttempt
+
+T = TypeVar("T")
+
+PLAYING, COMPLETED, GIVEN_UP, REPLACED = "playing", "completed", "given-up", "replaced"
+STATUSES = (PLAYING, COMPLETED, GIVEN_UP, REPLACED)
+JOURNAL_LENGTH = 60  # the latest operations kept for the player and the trainer
+
+
+class ConcurrentUpdate(RuntimeError):
+    """An attempt changed under us too many times in a row."""
+
+
+@dataclass
+class AttemptState:
+    """What the engine keeps about an attempt while it lives (stored as JSON)."""
+
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # settings per device
+    met: dict[str, float] = field(default_factory=dict)  # objective id -> when
+    mistakes: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> first_at, count…
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # matcher key -> device -> n
+    arrivals: dict[str, dict[str, Any]] = field(default_factory=dict)  # index -> status, due_at…
+    connections: dict[str, list[Any]] = field(default_factory=dict)  # id -> [device, last event]
+    quiz: dict[str, dict[str, Any]] = field(default_factory=dict)  # question id -> answer
+    proofs: dict[str, dict[str, Any]] = field(default_factory=dict)  # objective id -> its proof
+    journal: list[dict[str, Any]] = field(default_factory=list)  # the latest facts, newest last
+
+    def to_json(self) -> str:
+        """The JSON document stored in the row."""
+        return json.dumps(asdict(self), ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> AttemptState:
+        """Read the stored document (unknown keys from a newer PixLab are ignored)."""
+        data = json.loads(text or "{}")
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class AttemptRecord:
+    """An attempt as read from the database; the engine changes it inside `update`."""
+
+    id: int
+    learner: str
+    slug: str
+    lang: str
+    status: str
+    address: str
+    password: str
+    started_at: float
+    ended_at: float | None
+    hints_used: int
+    version: int
+    state: AttemptState
+
+    @property
+    def playing(self) -> bool:
+        """Whether the attempt still counts what the learner does."""
+        return self.status == PLAYING
+
+
+def _record(row: Any) -> AttemptRecord:
+    return AttemptRecord(
+        row.id, row.learner, row.slug, row.lang, row.status, row.address, row.password,
+        row.started_at, row.ended_at, row.hints_used, row.version,
+        AttemptState.from_json(row.state),
+    )
+
+
+_COLUMNS = (
+    ScenarioAttempt.id, ScenarioAttempt.learner, ScenarioAttempt.slug, ScenarioAttempt.lang,
+    ScenarioAttempt.status, ScenarioAttempt.address, ScenarioAttempt.password,
+    ScenarioAttempt.started_at, ScenarioAttempt.ended_at, ScenarioAttempt.hints_used,
+    ScenarioAttempt.version, ScenarioAttempt.state,
+)
+
+
+def _fingerprint(record: AttemptRecord) -> tuple[Any, ...]:
+    return (record.status, record.ended_at, record.hints_used, record.password,
+            record.state.to_json())
+
+
+class AttemptStore:
+    """Attempts in the PixLab database."""
+
+    MAX_RETRIES = 20
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, record: AttemptRecord, objectives_total: int) -> AttemptRecord:
+        """Store a new attempt; any other live attempt on the same address is replaced."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ScenarioAttempt)
+                .where(ScenarioAttempt.address == record.address,
+                       ScenarioAttempt.status == PLAYING)
+                .values(status=REPLACED, ended_at=record.started_at,
+                        version=ScenarioAttempt.version + 1)
+            )
+            attempt_id = conn.execute(
+                insert(ScenarioAttempt).returning(ScenarioAttempt.id).values(
+                    learner=record.learner, slug=record.slug, lang=record.lang,
+                    status=record.status, address=record.address, password=record.password,
+                    started_at=record.started_at, ended_at=None, objectives_met=0,
+                    objectives_total=objectives_total, mistakes_made=0, hints_used=0,
+                    quiz_correct=0, quiz_answered=0, version=0, state=record.state.to_json(),
+                )
+            ).scalar_one()
+        created = self.get(attempt_id)
+        assert created is not None
+        return created
+
+    def get(self, attempt_id: int) -> AttemptRecord | None:
+        """An attempt by id."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_COLUMNS).where(ScenarioAttempt.id == attempt_id)).first()
+        return _record(row) if row else None
+
+    def latest(self, learner: str, slug: str) -> AttemptRecord | None:
+        """A learner's latest attempt at a scenario."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(*_COLUMNS)
+                .where(ScenarioAttempt.learner == learner, ScenarioAttempt.slug == slug)
+                .order_by(ScenarioAttempt.id.desc())
+                .limit(1)
+            ).first()
+        return _record(row) if row else None
+
+    def summaries(self, learner: str | None = None, slug: str | None = None) -> list[Any]:
+        """The counted columns of attempts (for catalogues and trainers), oldest first."""
+        query = select(ScenarioAttempt.__table__).order_by(ScenarioAttempt.id)  # type: ignore[arg-type]
+        if learner is not None:
+            query = query.where(ScenarioAttempt.learner == learner)
+        if slug is not None:
+            query = query.where(ScenarioAttempt.slug == slug)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).all())
+
+    def update(self, attempt_id: int, change: Callable[[AttemptRecord], T]) -> T:
+        """Apply `change` to the attempt and store it, replaying it if someone wrote meanwhile.
+
+        Raises:
+            KeyError: no such attempt.
+            ConcurrentUpdate: the attempt kept changing under us.
+        """
+        for _ in range(self.MAX_RETRIES):
+            record = self.get(attempt_id)
+            if record is None:
+                raise KeyError(attempt_id)
+            before = _fingerprint(record)
+            result = change(record)
+            if _fingerprint(record) == before:
+                return result  # nothing to write: a poll that found nothing new costs one read
+            state = record.state
+            with self.engine.begin() as conn:
+                written = conn.execute(
+                    update(ScenarioAttempt)
+                    .where(ScenarioAttempt.id == attempt_id,
+                           ScenarioAttempt.version == record.version)
+                    .values(
+                        status=record.status,
+                        password=record.password,
+                        ended_at=record.ended_at,
+                        hints_used=record.hints_used,
+                        objectives_met=len(state.met),
+                        mistakes_made=sum(m["count"] for m in state.mistakes.values()),
+                        quiz_answered=len(state.quiz),
+                        quiz_correct=sum(1 for a in state.quiz.values() if a["correct"]),
+                        version=record.version + 1,
+                        state=state.to_json(),
+                    )
+                ).rowcount
+            if written:
+                return result
+        raise ConcurrentUpdate(f"attempt {attempt_id} kept changing")
