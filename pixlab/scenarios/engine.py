@@ -62,6 +62,7 @@ from pixlab.scenarios.schema import (
     Scenario,
     Text,
     fill,
+    local,
 )
 from pixlab.scenarios.settings import (
     SettingError,
@@ -594,19 +595,19 @@ class ScenarioEngine:
         state = record.state
         for objective in scenario.objectives:
             if objective.id not in state.met and _counted(
-                state, f"objective:{objective.id}", objective.when, fact, values
+                record, f"objective:{objective.id}", objective.when, fact, values
             ):
                 state.met[objective.id] = now
                 state.proofs[objective.id] = describe(fact)
                 newly.append(objective.id)
         for mistake in scenario.mistakes:
-            if _counted(state, f"mistake:{mistake.id}", mistake.when, fact, values):
+            if _counted(record, f"mistake:{mistake.id}", mistake.when, fact, values):
                 _record_mistake(state, mistake.id, now, describe(fact))
                 mistakes.append(mistake.id)
         for n, arrival in enumerate(scenario.lab.arrivals, 1):
             slot = state.arrivals[str(n)]
             if (arrival.after is not None and slot["due_at"] is None
-                    and _counted(state, f"arrival:{n}", arrival.after, fact, values)):
+                    and _counted(record, f"arrival:{n}", arrival.after, fact, values)):
                 slot["due_at"] = now + arrival.after_seconds
 
     def _check_mailboxes(
@@ -623,7 +624,7 @@ class ScenarioEngine:
             matcher = objective.when
             if (matcher.kind == "mailbox" and objective.id not in state.met
                     and _after_met(state, matcher)):
-                proof = self._mailbox_proof(matcher, values)
+                proof = self._mailbox_proof(matcher, values, record.lang)
                 if proof is not None:
                     state.met[objective.id] = now
                     state.proofs[objective.id] = proof
@@ -632,12 +633,14 @@ class ScenarioEngine:
             matcher = mistake.when
             if (matcher.kind == "mailbox" and mistake.id not in state.mistakes
                     and _after_met(state, matcher)):
-                proof = self._mailbox_proof(matcher, values)
+                proof = self._mailbox_proof(matcher, values, record.lang)
                 if proof is not None:
                     _record_mistake(state, mistake.id, now, proof)
                     mistakes.append(mistake.id)
 
-    def _mailbox_proof(self, matcher: Matcher, values: dict[str, str]) -> dict[str, Any] | None:
+    def _mailbox_proof(
+        self, matcher: Matcher, values: dict[str, str], lang: str
+    ) -> dict[str, Any] | None:
         """The folder's state if it is what the matcher asks for, else None."""
         store = self.lab.store
         address = fill(matcher.account or "{address}", values)
@@ -648,7 +651,7 @@ class ScenarioEngine:
         messages = store.messages(folder.id)
         if matcher.subject is not None:
             raws = store.raws(m.id for m in messages)
-            wanted = fill(matcher.subject, values).lower()
+            wanted = fill(local(matcher.subject, lang), values).lower()
             messages = [m for m in messages if wanted in _subject(raws.get(m.id, b"")).lower()]
             if not messages:
                 return None
@@ -883,10 +886,11 @@ def _after_met(state: AttemptState, matcher: Matcher) -> bool:
 
 
 def _counted(
-    state: AttemptState, key: str, matcher: Matcher, fact: Fact, values: dict[str, str]
+    record: AttemptRecord, key: str, matcher: Matcher, fact: Fact, values: dict[str, str]
 ) -> bool:
     """Count a fact that matches; True once the matcher has seen enough of them."""
-    if not _after_met(state, matcher) or not matches(matcher, fact, values):
+    state = record.state
+    if not _after_met(state, matcher) or not matches(matcher, fact, values, record.lang):
         return False
     per_device = state.counts.setdefault(key, {})
     device = fact.device or "?"

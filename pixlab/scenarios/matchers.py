@@ -18,7 +18,7 @@ from typing import Any
 from pixlab.client.trace import Trace
 from pixlab.lab.config import LISTENERS_BY_NAME
 from pixlab.lab.events import Event
-from pixlab.scenarios.schema import Matcher, fill
+from pixlab.scenarios.schema import Matcher, fill, local
 
 # The data each kind of event carries (from the servers' `record` calls), so that
 # a matcher's `data` keys can be checked. tests/test_scenarios_schema.py keeps it
@@ -196,7 +196,9 @@ def matches_event(matcher: Matcher, fact: EventFact, values: dict[str, str]) -> 
     return _data_ok(_filled(matcher.data, values), event.data)
 
 
-def matches_trace(matcher: Matcher, fact: TraceFact, values: dict[str, str]) -> bool:
+def matches_trace(
+    matcher: Matcher, fact: TraceFact, values: dict[str, str], lang: str = "fr"
+) -> bool:
     """Whether a trace fact is what a trace matcher asks for."""
     trace = fact.trace
     if matcher.trace not in ("any", trace.operation) or not _device_ok(matcher, fact.device):
@@ -225,7 +227,7 @@ def matches_trace(matcher: Matcher, fact: TraceFact, values: dict[str, str]) -> 
     if matcher.inbox_at_most is not None and (inbox is None or inbox > matcher.inbox_at_most):
         return False
     if matcher.subject is not None:
-        wanted = fill(matcher.subject, values).lower()
+        wanted = fill(local(matcher.subject, lang), values).lower()
         if not any(wanted in subject.lower() for subject in trace_subjects(trace)):
             return False
     deleted = deleted_count(trace)
@@ -234,11 +236,14 @@ def matches_trace(matcher: Matcher, fact: TraceFact, values: dict[str, str]) -> 
     return matcher.deleted_at_most is None or deleted <= matcher.deleted_at_most
 
 
-def matches(matcher: Matcher, fact: Fact, values: dict[str, str]) -> bool:
-    """Whether a fact is what a matcher asks for (mailbox matchers never match facts)."""
+def matches(matcher: Matcher, fact: Fact, values: dict[str, str], lang: str = "fr") -> bool:
+    """Whether a fact is what a matcher asks for (mailbox matchers never match facts).
+
+    `lang` is the attempt's: the messages were written in it, so subjects are compared in it.
+    """
     if isinstance(fact, EventFact):
         return matcher.kind == "event" and matches_event(matcher, fact, values)
-    return matcher.kind == "trace" and matches_trace(matcher, fact, values)
+    return matcher.kind == "trace" and matches_trace(matcher, fact, values, lang)
 
 
 def describe(fact: Fact) -> dict[str, Any]:

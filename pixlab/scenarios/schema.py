@@ -218,7 +218,7 @@ class Matcher:
         "mailbox: at least this many messages in the folder"))
     at_most: int | None = field(default=None, metadata=doc(
         "mailbox: at most this many messages in the folder"))
-    subject: str | None = field(default=None, metadata=doc(
+    subject: LocalText | None = field(default=None, metadata=doc(
         "mailbox or trace (read, fetch, list): a message whose subject contains this text"))
 
     @property
@@ -376,7 +376,7 @@ class Step:
         "test_incoming, test_outgoing, fetch, list, read, move, delete, send, reset_password"))
     wait: int | None = field(default=None, metadata=doc("seconds that pass (for arrivals)"))
     folder: str = field(default="INBOX", metadata=doc("list, read, move, delete: the folder"))
-    message: str | None = field(default=None, metadata=doc(
+    message: LocalText | None = field(default=None, metadata=doc(
         "read, move, delete: part of the message's subject"))
     target: str | None = field(default=None, metadata=doc("move: the folder to move it to"))
     to: tuple[str, ...] = field(default=(), metadata=doc("send: the recipients"))

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from pixlab.scenarios.engine import Attempt, MemoryLocalMail, Outcome, ScenarioEngine
-from pixlab.scenarios.schema import Step, fill
+from pixlab.scenarios.schema import Step, fill, local
 
 
 class OffsetClock:
@@ -85,7 +85,8 @@ def _play_step(
     device = step.device or ""
     uid = None
     if step.do in ("read", "move", "delete"):
-        uid = _find_uid(engine, attempt.address, step.folder, fill(step.message or "", values))
+        wanted = fill(local(step.message, attempt.lang), values)
+        uid = _find_uid(engine, attempt.address, step.folder, wanted)
     return engine.run(
         attempt_id, device, step.do or "", local=locals_[device], folder=step.folder, uid=uid,
         target=step.target, to=[fill(t, values) for t in step.to],
