@@ -168,7 +168,10 @@ class MailClient:
                 trace.result["refused"] = {k: list(v) for k, v in refused.items()}
         trace = self._finished(trace)
         if trace.ok and self.settings.incoming.protocol == "imap":
-            trace.result["sent_copy"] = self._append_sent(raw)
+            copy = self._append_sent(raw)
+            trace.result["sent_copy"] = copy is not None and copy.ok
+            # The copy's own IMAP connection, for whoever judges what the sending did.
+            trace.result["sent_copy_connection_ids"] = copy.connection_ids if copy else []
         trace.result["message_id"] = message["Message-ID"]
         return trace
 
@@ -462,16 +465,16 @@ class MailClient:
             return uid in local.deleted_here()
         return False
 
-    def _append_sent(self, raw: bytes) -> bool:
-        """Keep a copy in Sent, as mail programs do over IMAP; False if that failed."""
+    def _append_sent(self, raw: bytes) -> Trace | None:
+        """Keep a copy in Sent, as mail programs do over IMAP; its trace (None if it broke)."""
         try:
             with self._operation("append", self.settings.incoming) as (trace, _):
                 with self._incoming(trace) as client:
                     assert isinstance(client, LabIMAP)
                     _check(client.append("Sent", "(\\Seen)", None, raw))
-            return trace.ok
+            return self._finished(trace)
         except Exception:
-            return False
+            return None
 
     def _compose(self, to: list[str], subject: str, body: str) -> EmailMessage:
         message = EmailMessage()
