@@ -119,9 +119,11 @@ def test_the_scenarios_world_applies_to_the_learners_connections_only(
 def test_an_event_objective_needs_what_the_server_really_saw(engine: ScenarioEngine) -> None:
     attempt = engine.start(LEARNER, SLUG)
 
-    # Sent to someone else: the message is delivered, but not to the office.
+    # Sent to someone else: the message is delivered, but not to the office. Its copy is
+    # kept in Sent, on an IMAP connection of its own that the engine follows too.
     other = engine.run(attempt.id, "ordinateur", "send", to=[ADDRESS], subject="Moi", body=".")
-    assert other.trace is not None and other.trace.ok and other.newly_met == ()
+    assert other.trace is not None and other.trace.ok
+    assert other.newly_met == ("copie-envoyee",)
 
     sent = engine.run(attempt.id, "ordinateur", "send", to=[SECRETARIAT], subject="Bonjour",
                       body="Bonjour madame.")
@@ -335,7 +337,7 @@ def test_retry_starts_afresh_and_progress_is_kept_per_learner(
     assert engine.latest(LEARNER, SLUG) == engine.get(second.id)
     progress = engine.progress(LEARNER)[SLUG]
     assert (progress.attempts, progress.completed, progress.status) == (2, False, "playing")
-    assert (progress.objectives_met, progress.objectives_total) == (0, 3)
+    assert (progress.objectives_met, progress.objectives_total) == (0, 4)
     assert engine.progress("personne") == {}
 
 

@@ -566,7 +566,10 @@ class ScenarioEngine:
     ) -> None:
         state = record.state
         if trace_fact is not None:
-            for connection_id in trace_fact.trace.connection_ids:
+            trace = trace_fact.trace
+            # Sending over IMAP also keeps a copy in Sent, on a connection of its own.
+            copies = trace.result.get("sent_copy_connection_ids", [])
+            for connection_id in [*trace.connection_ids, *copies]:
                 state.connections.setdefault(connection_id, [trace_fact.device, 0, False])
             _journal(state, _trace_entry(trace_fact))
         if not record.playing:
