@@ -109,9 +109,12 @@ def _pane(view: service.MailView, fetched: service.TraceRecordView | None,
 def _compose_page(device: service.DeviceInfo, draft: service.Draft, trace_id: int | None,
                   wait: int = 0) -> str:
     learner = service.current_learner()
+    record = service.trace_record(learner, trace_id) if trace_id else None
     template = "mail/_compose.html" if wants_fragment() else "mail/compose.html"
     return render_template(template, device=device, draft=draft, wait=wait, learner=learner,
-                           record=service.trace_record(learner, trace_id) if trace_id else None)
+                           record=record, lab_domains=service.lab_domains(),
+                           outside_lab=service.outside_lab(record.details.get("to", []))
+                           if record else [])
 
 
 def _changed(body: str, device_id: int) -> Response:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formatdate, parseaddr, parsedate_to_datetime
+from email.utils import formatdate, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,9 @@ from pixlab.web.traces import (
     TraceView,
     folder_label,
     mailbox_on_server,
+    ordered_folders,
     present,
+    short_sender,
     snapshot,
 )
 from pixlab.web.welcome import welcome_messages
@@ -540,7 +542,7 @@ def _imap_view(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str,
     if overview.error:
         return _failed(lab, learner, device, view, overview, "view")
     names = [f["name"] for f in overview.result.get("folders", [])]
-    view.folders = [FolderRow(n, folder_label(n), None) for n in _ordered(names)]
+    view.folders = [FolderRow(n, folder_label(n), None) for n in ordered_folders(names)]
     summaries = overview.result.get("messages", [])
     if folder.upper() != "INBOX":
         listing = client.list_folder(folder)
@@ -559,14 +561,6 @@ def _imap_view(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str,
     return view
 
 
-_FOLDER_ORDER = ("INBOX", "Drafts", "Sent", "Archives", "Junk", "Trash")
-
-
-def _ordered(names: list[str]) -> list[str]:
-    known = [n for n in _FOLDER_ORDER if n in names]
-    return known + sorted(n for n in names if n not in _FOLDER_ORDER)
-
-
 def _failed(lab: Lab, learner: LearnerInfo, device: DeviceInfo, view: MailView, trace: Any,
             kind: str) -> MailView:
     client_settings = device.account_settings(learner.address)
@@ -582,12 +576,6 @@ def _row(ref: str, raw: bytes, seen: bool) -> MessageRow:
     headers = email.message_from_bytes(raw.split(b"\r\n\r\n", 1)[0], policy=email.policy.default)
     return MessageRow(ref, short_sender(str(headers.get("From", ""))),
                       str(headers.get("Subject", "")), _date(str(headers.get("Date", ""))), seen)
-
-
-def short_sender(sender: str) -> str:
-    """A sender as a list shows it: the name when there is one, else the address."""
-    name, address = parseaddr(sender)
-    return name or address or sender
 
 
 def _date(text: str) -> str:
@@ -706,6 +694,18 @@ def read_draft(form: MultiDict[str, str]) -> Draft:
     if len(draft.body) > 20000:
         draft.errors["body"] = _("C'est trop long (%(limit)s caractères au plus).", limit=20000)
     return draft
+
+
+def lab_domains() -> tuple[str, ...]:
+    """The domains the lab receives mail for: nothing else ever leaves it."""
+    lab = current_lab()
+    return lab.config.domains if lab else ()
+
+
+def outside_lab(addresses: list[str]) -> list[str]:
+    """The addresses on no domain of the lab (the lab never relays mail out)."""
+    suffixes = tuple("@" + domain.lower() for domain in lab_domains())
+    return [a for a in addresses if not a.lower().endswith(suffixes)]
 
 
 def recipients(draft: Draft) -> list[str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
+from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import format_date, format_datetime
@@ -80,6 +81,21 @@ TLS_RECORD_TYPES = (20, 21, 22, 23)  # change_cipher_spec, alert, handshake, app
 TIMEOUT_KEYS = ("connection_timeout", "plaintext_on_tls_port")
 
 
+FOLDER_ORDER = ("INBOX", "Drafts", "Sent", "Archives", "Junk", "Trash")
+
+
+def ordered_folders(names: list[str]) -> list[str]:
+    """Folders in a mail program's order: the special ones first, then the others by name."""
+    known = [n for n in FOLDER_ORDER if n in names]
+    return known + sorted(n for n in names if n not in FOLDER_ORDER)
+
+
+def short_sender(sender: str) -> str:
+    """A sender as a list shows it: the name when there is one, else the address."""
+    name, address = parseaddr(sender)
+    return name or address or sender
+
+
 def folder_label(name: str) -> str:
     """A folder's name as a mail program shows it."""
     label = FOLDER_LABELS.get("INBOX" if name.upper() == "INBOX" else name)
@@ -112,13 +128,22 @@ def snapshot(
         "error": dataclasses.asdict(trace.error) if trace.error else None,
         "warnings": list(trace.warnings),
         "result": _plain(trace.result),
-        "server_reply": replies[-1] if replies and trace.error else "",
+        "server_reply": _refusal(replies) if trace.error else "",
         "recipients": list(send.details.get("recipients", [])) if send else [],
         "wire": [
             {"id": cid, "blocks": _wire_blocks(lab, cid, secrets, trace.host)}
             for cid in trace.connection_ids
         ],
     }
+
+
+_REFUSAL = re.compile(r"^(?:[45]\d\d[ -]|-ERR\b|\S+ (?:NO|BAD)\b)")
+
+
+def _refusal(replies: list[str]) -> str:
+    """The server's last refusal (SMTP 4xx/5xx, POP3 -ERR, IMAP NO/BAD), not its goodbye."""
+    refusals = [r for r in replies if _REFUSAL.match(r)]
+    return refusals[-1] if refusals else ""
 
 
 def _plain(value: Any) -> Any:
@@ -490,12 +515,14 @@ def mailbox_on_server(lab: Lab, address: str, per_folder: int = 10) -> list[Serv
         head = bytes(row.head or b"").split(b"\r\n\r\n", 1)[0]
         headers = _HEADERS.parsebytes(head)
         messages.setdefault(row.folder_id, []).append(ServerMessage(
-            row.uid, _header(headers.get("From")), _header(headers.get("Subject")),
+            row.uid, short_sender(_header(headers.get("From"))), _header(headers.get("Subject")),
             "\\Seen" in (row.flags or "").split(),
         ))
+    folders = {f.name: f for f in lab.store.folders(account.id)}
     return [
-        ServerFolder(f.name, folder_label(f.name), counts.get(f.id, 0), messages.get(f.id, []))
-        for f in lab.store.folders(account.id)
+        ServerFolder(name, folder_label(name), counts.get(folders[name].id, 0),
+                     messages.get(folders[name].id, []))
+        for name in ordered_folders(list(folders))
     ]
 
 
