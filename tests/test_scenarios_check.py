@@ -45,6 +45,8 @@ EXPECTED_ERRORS: dict[str, str | re.Pattern[str]] = {
                         "certificate names them)",
     "level-without-accent": "level: 'independant' is not allowed: use one of 'novice', "
                             "'indépendant', 'avancé', 'expert' — did you mean 'indépendant'?",
+    "mailbox-with-device": "objectives[1].when.device: a mailbox is checked as it is, whoever "
+                           "changed it: remove device",
     "missing-french": "title.fr: missing French text — add fr = \"…\" (French comes first)",
     "missing-objectives": "objectives: missing — add objectives (what the learner must achieve)",
     "newer-format": "format_version: this file is in format 2; this PixLab reads format 1 — "
@@ -200,6 +202,28 @@ def test_french_texts_get_no_break_spaces_when_loaded(tmp_path: Path) -> None:
     scenario, problems = load_file(path)
     assert scenario is not None, problems
     assert scenario.story.fr == f"Prêt{NBSP}? Relève ton courrier{NBSP}: «{NBSP}vite{NBSP}»{NBSP}!"
+
+
+def test_a_mailbox_objective_true_from_the_start_is_flagged(tmp_path: Path) -> None:
+    source = (BROKEN / "mailbox-with-device.toml").read_text()
+    path = tmp_path / "mailbox-with-device.toml"
+    path.write_text(source.replace(', device = "ordinateur", after = ["connexion"]', "").replace(
+        '[lab]\ndomains = ["lycee-exemple.test"]\n',
+        '[lab]\ndomains = ["lycee-exemple.test"]\n\n[[lab.messages]]\nfrom = "a@b.test"\n'
+        'subject = "Bonjour"\nbody = "."\n'))
+    scenario, problems = load_file(path)
+    assert scenario is not None, problems.errors
+    assert [p.format("f.toml") for p in problems] == [
+        "f.toml: objectives[1].when: warning: the seeded mailbox already matches: this is met "
+        "as soon as the attempt starts — add after = [\"…\"]"
+    ]
+
+
+def test_a_failure_can_be_watched_on_a_port_nobody_answers() -> None:
+    # labo-essai watches sending through port 25, which its lab filters for the learner.
+    scenario, problems = load_file(FIXTURES / "scenarios_ok" / "labo-essai.toml")
+    assert scenario is not None and problems.errors == []
+    assert scenario.mistake("port-25").when.port == 25
 
 
 def test_the_shipped_french_is_already_typeset() -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from pixlab.client.client import MailClient
 from pixlab.client.settings import Security
+from pixlab.lab.events import Event
 from pixlab.lab.runner import Lab
 from pixlab.scenarios.engine import (
     IncompleteSettings,
@@ -25,7 +26,9 @@ from pixlab.scenarios.engine import (
     UnknownScenario,
 )
 from pixlab.scenarios.loader import load_catalogue
+from pixlab.scenarios.matchers import EventFact, matches
 from pixlab.scenarios.progress import AttemptRecord
+from pixlab.scenarios.schema import Matcher
 from pixlab.scenarios.settings import SettingError
 from pixlab.scenarios.walkthrough import OffsetClock
 
@@ -196,6 +199,16 @@ def test_accepting_a_bad_certificate_is_recorded(engine: ScenarioEngine) -> None
     outcome = engine.run(attempt.id, "ordinateur", "test_incoming")
     assert outcome.trace is not None and outcome.trace.ok
     assert outcome.new_mistakes == ("risque-accepte",)
+
+
+def test_the_labs_own_deliveries_count_only_when_a_matcher_asks_for_them() -> None:
+    bounce = EventFact(Event("quota.exceeded", 0.0, "c1", None, "smtp", False, {}), "lab")
+    by_learner = EventFact(Event("quota.exceeded", 0.0, "c2", ADDRESS, "imaps", True, {}),
+                           "ordinateur")
+    anyone, lab_only = Matcher(event="quota.exceeded"), Matcher(event="quota.exceeded",
+                                                                device="lab")
+    assert (matches(anyone, bounce, {}), matches(anyone, by_learner, {})) == (False, True)
+    assert (matches(lab_only, bounce, {}), matches(lab_only, by_learner, {})) == (True, False)
 
 
 # -- arrivals ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 from pixlab.client.trace import Trace
 from pixlab.lab.config import LISTENERS_BY_NAME
 from pixlab.lab.events import Event
-from pixlab.scenarios.schema import Matcher, fill, local
+from pixlab.scenarios.schema import LAB_DEVICE, Matcher, fill, local
 
 # The data each kind of event carries (from the servers' `record` calls), so that
 # a matcher's `data` keys can be checked. tests/test_scenarios_schema.py keeps it
@@ -150,7 +150,8 @@ def _device_ok(matcher: Matcher, device: str | None) -> bool:
         return device == matcher.device
     if matcher.devices:
         return device in matcher.devices
-    return True
+    # What the learner's devices do; the lab's own deliveries count only when asked for.
+    return device != LAB_DEVICE
 
 
 def _data_ok(expected: Any, actual: Any) -> bool:

@@ -44,6 +44,7 @@ from pixlab.scenarios.schema import (
     MessageSpec,
     Scenario,
     Step,
+    local,
 )
 from pixlab.scenarios.settings import SETTING_FIELDS, SETTING_GROUPS, SettingError, coerce
 from pixlab.scenarios.settings import expand_editable as editable_of
@@ -321,9 +322,14 @@ class Channels:
                 return True
         return False
 
-    def _of_device(self, device: DeviceSpec) -> set[Channel]:
+    def typable(self, device: DeviceSpec) -> list[tuple[str, str, Any, tuple[Any, ...], Any]]:
+        """What a device's settings can be, side by side: (side, protocol, hosts, ports, security).
+
+        `hosts` is None when the learner may type any name. A setting the learner
+        may change can take any value; a fixed one only its own (none, if blank).
+        """
         editable = editable_of(device.editable)
-        channels: set[Channel] = set()
+        result = []
         for side in ("incoming", "outgoing"):
             spec = getattr(device, side)
 
@@ -331,22 +337,28 @@ class Channels:
                         side: str = side) -> tuple[Any, ...]:
                 if f"{side}.{key}" in editable:
                     return everything
-                value = getattr(spec, key) if key != "protocol" or side == "incoming" else "smtp"
+                value = getattr(spec, key)
                 return () if value in (None, "") else (value,)
 
             protocols = ("smtp",) if side == "outgoing" else options(
                 "protocol", ("imap", "pop3"))
             hosts = None if f"{side}.host" in editable else [spec.host] if spec.host else []
             ports = options("port", CANONICAL_PORTS)
-            securities = options("security", ("none", "starttls", "tls"))
+            for protocol in protocols:
+                for security in options("security", ("none", "starttls", "tls")):
+                    result.append((side, protocol, hosts, ports, security))
+        return result
+
+    def _of_device(self, device: DeviceSpec) -> set[Channel]:
+        channels: set[Channel] = set()
+        for _side, protocol, hosts, ports, security in self.typable(device):
             for listener in LISTENERS:
-                if listener.protocol not in protocols or listener.port_canonical not in ports:
+                if listener.protocol != protocol or listener.port_canonical not in ports:
                     continue
                 if not self._open_on(hosts, listener.port_canonical):
                     continue
                 channels.add(Channel(device.id, listener, False, False))
-                for security in securities:
-                    channels |= self._secured(device.id, listener, security)
+                channels |= self._secured(device.id, listener, security)
         return channels
 
     def _secured(self, device: str, listener: ListenerSpec, security: str) -> set[Channel]:
@@ -366,8 +378,10 @@ class Channels:
         return channels
 
     def for_device(self, device: str | None) -> set[Channel]:
-        """The channels of one device (None: of any)."""
-        return {c for c in self.all if device is None or c.device == device}
+        """The channels of one device (None: of any of the learner's, not the lab's own)."""
+        if device is None:
+            return {c for c in self.all if c.device != LAB_DEVICE}
+        return {c for c in self.all if c.device == device}
 
 
 def _event_channels(matcher: Matcher, channels: set[Channel]) -> set[Channel]:
@@ -418,6 +432,31 @@ def _trace_channels(matcher: Matcher, channels: set[Channel]) -> set[Channel]:
                 continue
         result.add(c)
     return result
+
+
+def _can_type(
+    scenario: Scenario, channels: Channels, matcher: Matcher, device: str | None
+) -> bool:
+    """Whether some device can be set as a trace matcher asks (it may then fail anywhere)."""
+    operation = matcher.trace or "any"
+    for spec in scenario.devices:
+        if device is not None and spec.id != device:
+            continue
+        for side, protocol, _hosts, ports, security in channels.typable(spec):
+            if operation == "send" and side != "outgoing":
+                continue
+            if operation in ("fetch", "list", "read", "move", "delete") and side != "incoming":
+                continue
+            if operation in ("list", "read", "move", "delete") and protocol != "imap":
+                continue
+            if matcher.protocol is not None and protocol != matcher.protocol:
+                continue
+            if matcher.port is not None and matcher.port not in ports:
+                continue
+            if matcher.security is not None and security != matcher.security:
+                continue
+            return True
+    return False
 
 
 def _security_of(channel: Channel) -> str:
@@ -550,6 +589,28 @@ def _check_mailbox(
     if (matcher.at_least is not None and matcher.at_most is not None
             and matcher.at_least > matcher.at_most):
         problems.error(f"{path}.at_least", "at_least is more than at_most: nothing can match")
+    for key in ("device", "devices", "times"):
+        if getattr(matcher, key) not in (None, (), 1):
+            problems.error(f"{path}.{key}", f"a mailbox is checked as it is, whoever changed it: "
+                           f"remove {key}")
+    if not matcher.after and _met_by_seed(scenario, matcher, folder):
+        problems.warn(path, "the seeded mailbox already matches: this is met as soon as the "
+                      "attempt starts — add after = [\"…\"]")
+
+
+def _met_by_seed(scenario: Scenario, matcher: Matcher, folder: str) -> bool:
+    """Whether the learner's seeded folder already matches a mailbox matcher (in French)."""
+    if matcher.account not in (None, "{address}", _learner_template(scenario)):
+        return False
+    seeds = [m for m in scenario.lab.messages
+             if ("INBOX" if m.folder.upper() == "INBOX" else m.folder) == folder]
+    if matcher.subject is not None:
+        wanted = local(matcher.subject, "fr").lower()
+        seeds = [m for m in seeds if m.raw is not None and wanted in m.raw.lower()
+                 or m.raw is None and wanted in local(m.subject, "fr").lower()]
+    count = len(seeds)
+    return ((matcher.at_least is None or count >= matcher.at_least)
+            and (matcher.at_most is None or count <= matcher.at_most))
 
 
 def _check_reachable(
@@ -560,7 +621,12 @@ def _check_reachable(
     wanted: list[str | None] = [*matcher.devices] or [matcher.device]
     what = "objective" if is_objective else "matcher"
     for device in wanted:
-        if select(matcher, channels.for_device(device)):
+        if matcher.kind == "trace" and not matcher.ok:
+            # A failure can happen wherever the learner can point the device, even a port
+            # nobody answers: what matters is what its settings can be.
+            if _can_type(scenario, channels, matcher, device):
+                continue
+        elif select(matcher, channels.for_device(device)):
             continue
         who = f"device '{device}'" if device else "no device"
         reason = _why_unreachable(scenario, channels, matcher)
