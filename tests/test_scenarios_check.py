@@ -226,8 +226,8 @@ def test_a_failure_can_be_watched_on_a_port_nobody_answers() -> None:
     assert scenario.mistake("port-25").when.port == 25
 
 
-def test_the_shipped_french_is_already_typeset() -> None:
-    for path in (ROOT / "scenarios").glob("*.toml"):
+def test_the_shipped_french_and_the_guide_are_already_typeset() -> None:
+    for path in [*(ROOT / "scenarios").glob("*.toml"), ROOT / "docs" / "scenarios.md"]:
         text = path.read_text()
         assert not re.search(r" [:;?!»]|« ", text), path.name
 
