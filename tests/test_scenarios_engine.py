@@ -337,7 +337,7 @@ def test_giving_up_keeps_what_was_done_and_stops_counting(engine: ScenarioEngine
 
 
 def test_retry_starts_afresh_and_progress_is_kept_per_learner(
-    engine: ScenarioEngine, lab: Lab
+    engine: ScenarioEngine, lab: Lab, clock: OffsetClock
 ) -> None:
     first = engine.start(LEARNER, SLUG)
     engine.run(first.id, "ordinateur", "send", to=[SECRETARIAT], subject="x", body=".")
@@ -346,6 +346,10 @@ def test_retry_starts_afresh_and_progress_is_kept_per_learner(
 
     assert second.id != first.id and second.met == {} and second.password != first.password
     assert engine.get(first.id).status == "replaced"
+    clock.advance(31)  # the first attempt's 30-second arrival must not land in the new mailbox
+    assert engine.refresh(first.id).arrived == ()
+    assert engine.refresh(second.id).arrived == (1,)
+    assert subjects(lab, ADDRESS, "Devoirs").count("Arrivé après 30 secondes") == 1
     assert subjects(lab, ADDRESS) == ["Pièce jointe lourde"]  # the seed is back
     assert engine.latest(LEARNER, SLUG) == engine.get(second.id)
     progress = engine.progress(LEARNER)[SLUG]

@@ -292,6 +292,8 @@ class ScenarioEngine:
         values["address"] = fill(scenario.lab.address_template, values).lower()
         values["password"] = new_password()
         now = self.clock()
+        # An older attempt on this address stops first, so nothing of it lands in the new one.
+        self.attempts.retire(values["address"], now)
         self._reset_mailbox(scenario, values, lang, now)
         self._prepare_contacts(scenario)
         self.lab.lockouts.unlock(values["address"])

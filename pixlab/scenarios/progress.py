@@ -106,16 +106,23 @@ class AttemptStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def retire(self, address: str, at: float) -> None:
+        """End every live attempt on an address: a new one is about to reset its mailbox."""
+        with self.engine.begin() as conn:
+            self._retire(conn, address, at)
+
+    @staticmethod
+    def _retire(conn: Any, address: str, at: float) -> None:
+        conn.execute(
+            update(ScenarioAttempt)
+            .where(ScenarioAttempt.address == address, ScenarioAttempt.status == PLAYING)
+            .values(status=REPLACED, ended_at=at, version=ScenarioAttempt.version + 1)
+        )
+
     def create(self, record: AttemptRecord, objectives_total: int) -> AttemptRecord:
         """Store a new attempt; any other live attempt on the same address is replaced."""
         with self.engine.begin() as conn:
-            conn.execute(
-                update(ScenarioAttempt)
-                .where(ScenarioAttempt.address == record.address,
-                       ScenarioAttempt.status == PLAYING)
-                .values(status=REPLACED, ended_at=record.started_at,
-                        version=ScenarioAttempt.version + 1)
-            )
+            self._retire(conn, record.address, record.started_at)
             attempt_id = conn.execute(
                 insert(ScenarioAttempt).returning(ScenarioAttempt.id).values(
                     learner=record.learner, slug=record.slug, lang=record.lang,
