@@ -333,15 +333,18 @@ def test_a_spy_decodes_what_base64_only_disguises(
 @pytest.mark.parametrize("protocol", ("imap", "pop3", "smtp"))
 @pytest.mark.parametrize("lang", ("fr", "en"))
 def test_every_failure_quotes_what_thunderbird_shows(protocol: str, lang: str) -> None:
-    server = ServerSettings(protocol, f"mail.{DOMAIN}", 993, Security.TLS, Auth.NORMAL, ADDRESS)
+    values = {"host": f"mail.{DOMAIN}", "user": ADDRESS, "reply": "550 5.7.1 refus",
+              "recipient": f"ami@{DOMAIN}", "not_after": "1 janv. 2026"}
     for key in CATALOGUE:
-        message = program_message(key, server, lang, "550 5.7.1 refus", f"ami@{DOMAIN}")
+        message = program_message(key, protocol, lang, values)
         assert message, f"{protocol}/{key}: no Thunderbird text"
         assert "%S" not in message and "{ $" not in message
-    refused = program_message("connection_refused", POP3S, "fr")
+    refused = program_message("connection_refused", "pop3", "fr", {"host": f"pop.{DOMAIN}"})
     assert refused == (
         f"Impossible de se connecter au serveur pop.{DOMAIN}\u00a0; la connexion a été refusée."
     )
+    # A text whose values are unknown is not shown half-filled.
+    assert program_message("certificate_expired", protocol, lang, {"host": "h"}) is None
 
 
 def test_each_learner_meets_the_lab_of_their_own_world(lab: Lab) -> None:

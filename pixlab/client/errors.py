@@ -339,70 +339,87 @@ CLIENT_EXCEPTIONS = (
 )
 
 
-_Quote = tuple[str, tuple[str, ...], dict[str, str]]
+@dataclass(frozen=True)
+class Quote:
+    """Which of Thunderbird's texts a failure shows, and what fills its placeholders.
+
+    `args` and `kwargs` name values among "host", "user", "reply" (the server's
+    answer), "recipient" and "not_after"; `kwargs` maps a Fluent { $name } to one.
+    """
+
+    string: str
+    args: tuple[str, ...] = ()
+    kwargs: tuple[tuple[str, str], ...] = ()
 
 
-def _server_error(protocol: str, host: str, reply: str) -> _Quote:
-    """Thunderbird's message for a command the server refused."""
-    if protocol == "imap":
-        return "imap.command_failed", (host, reply), {}
-    if protocol == "pop3":
-        return "pop3.server_error", (), {}
-    return "smtp.server_error", (reply,), {}
+def program_quote(key: str, protocol: str) -> Quote | None:
+    """The Thunderbird text for a catalogue entry and a protocol (None where it shows none)."""
+    p = protocol
+    server_error = {
+        "imap": Quote("imap.command_failed", ("host", "reply")),
+        "pop3": Quote("pop3.server_error"),
+        "smtp": Quote("smtp.server_error", ("reply",)),
+    }[p]
+    table = {
+        "server_not_found": Quote(f"{p}.server_not_found", ("host",)),
+        "connection_refused": Quote(f"{p}.connection_refused", ("host",)),
+        "connection_timeout": Quote(f"{p}.connection_timeout", ("host",)),
+        # Thunderbird waits for a greeting that never comes, then gives up.
+        "plaintext_on_tls_port": Quote(f"{p}.connection_timeout", ("host",)),
+        "tls_on_plaintext_port": Quote(
+            "smtp.security_issue" if p == "smtp" else f"{p}.tls_failed", ("host",)
+        ),
+        "starttls_not_offered": Quote(
+            "imap.tls_failed" if p == "imap" else f"{p}.starttls_not_offered", ("host",)
+        ),
+        "login_refused_before_tls": Quote(f"{p}.plain_password_refused", ("host",)),
+        "cleartext_not_confirmed": Quote("setup.insecure.no_encryption", (), (("server", "host"),)),
+        "wrong_credentials": Quote("login.failed", ("host", "user")),
+        "account_locked": Quote("login.failed", ("host", "user")),
+        "encrypted_password_unsupported": Quote(f"{p}.encrypted_password_unsupported", ("host",)),
+        "authentication_missing": server_error,
+        "protocol_error": server_error,
+        "certificate_wrong_name": Quote("cert.domain_mismatch", (), (("hostname", "host"),)),
+        # Its text needs the end date, which a refused handshake does not give the client.
+        "certificate_expired": Quote(
+            "cert.expired", (), (("hostname", "host"), ("not_after", "not_after"))
+        ),
+        "certificate_self_signed": Quote("cert.untrusted", (), (("hostname", "host"),)),
+        # Thunderbird shows one text for every refused recipient, whatever the reason.
+        "relay_refused": Quote("smtp.recipient_refused", ("reply", "recipient")),
+        "recipient_unknown": Quote("smtp.recipient_refused", ("reply", "recipient")),
+        "mailbox_full": Quote("smtp.recipient_refused", ("reply", "recipient")),
+        "auth_required_to_send": Quote("smtp.sender_refused", ("reply",)),
+        "sender_refused": Quote("smtp.sender_refused", ("reply",)),
+        "server_disconnected": Quote(
+            "imap.server_disconnected" if p == "imap" else f"{p}.connection_interrupted",
+            ("host",),
+        ),
+    }
+    return table.get(key)
 
 
 def program_message(
-    key: str, server: ServerSettings, lang: str, server_reply: str = "", recipient: str = ""
+    key: str, protocol: str, lang: str, values: dict[str, str]
 ) -> str | None:
-    """What Thunderbird shows for this failure, in its own words (None where it shows nothing)."""
+    """What Thunderbird shows for this failure, in its own words, filled from `values`.
+
+    None where it shows nothing, or where a value its text needs is missing.
+    """
     from pixlab.client.thunderbird import STRINGS, thunderbird
 
-    protocol = server.protocol
-    host, user = server.host, server.username
-    reply = server_reply or "—"
-    # (Thunderbird string key, its arguments); %S is the host unless said otherwise.
-    table: dict[str, _Quote] = {
-        "server_not_found": (f"{protocol}.server_not_found", (host,), {}),
-        "connection_refused": (f"{protocol}.connection_refused", (host,), {}),
-        "connection_timeout": (f"{protocol}.connection_timeout", (host,), {}),
-        "plaintext_on_tls_port": (f"{protocol}.connection_timeout", (host,), {}),
-        "tls_on_plaintext_port": (
-            "smtp.security_issue" if protocol == "smtp" else f"{protocol}.tls_failed", (host,), {}
-        ),
-        "starttls_not_offered": (
-            "imap.tls_failed" if protocol == "imap" else f"{protocol}.starttls_not_offered",
-            (host,), {},
-        ),
-        "login_refused_before_tls": (f"{protocol}.plain_password_refused", (host,), {}),
-        "cleartext_not_confirmed": ("setup.insecure.no_encryption", (), {"server": host}),
-        "wrong_credentials": ("login.failed", (host, user), {}),
-        "account_locked": ("login.failed", (host, user), {}),
-        "encrypted_password_unsupported": (
-            f"{protocol}.encrypted_password_unsupported", (host,), {}
-        ),
-        "authentication_missing": _server_error(protocol, host, reply),
-        "protocol_error": _server_error(protocol, host, reply),
-        "certificate_wrong_name": ("cert.domain_mismatch", (), {"hostname": host}),
-        "certificate_expired": ("cert.untrusted", (), {"hostname": host}),
-        "certificate_self_signed": ("cert.untrusted", (), {"hostname": host}),
-        "relay_refused": ("smtp.relay_refused", (reply, recipient), {}),
-        "recipient_unknown": ("smtp.recipient_refused", (reply, recipient), {}),
-        "mailbox_full": ("smtp.mailbox_full", (reply, recipient), {}),
-        "auth_required_to_send": ("smtp.auth_required", (reply,), {}),
-        "sender_refused": ("smtp.sender_refused", (reply,), {}),
-        "server_disconnected": (
-            "pop3.connection_interrupted" if protocol == "pop3"
-            else f"{protocol}.server_disconnected" if protocol == "imap"
-            else "smtp.connection_interrupted",
-            (host,), {},
-        ),
-    }
-    if key not in table:
+    quote = program_quote(key, protocol)
+    if quote is None or quote.string not in STRINGS:
         return None
-    string_key, args, kwargs = table[key]
-    if string_key not in STRINGS:
+    needed = [*quote.args, *(name for _, name in quote.kwargs)]
+    if any(not values.get(name) for name in needed):
         return None
     try:
-        return thunderbird(string_key, lang, *args, **kwargs)
+        return thunderbird(
+            quote.string,
+            lang,
+            *(values[name] for name in quote.args),
+            **{fluent: values[name] for fluent, name in quote.kwargs},
+        )
     except ValueError:
         return None

@@ -15,6 +15,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from pixlab.client.errors import program_message, program_quote
+
 
 @dataclass(frozen=True)
 class ProgramMessage:
@@ -59,35 +61,6 @@ def program_markup(key: str, lang: str, **kwargs: str) -> Markup | None:
     return Markup(text) if text is not None else None  # noqa: S704 - Thunderbird's own markup
 
 
-# For each catalogue key: the Thunderbird text per protocol, and what fills it.
-# "host", "user", "reply" and "recipient" are filled from the trace.
-_BY_PROTOCOL: dict[str, tuple[str, tuple[str, ...]]] = {
-    "server_not_found": ("{p}.server_not_found", ("host",)),
-    "connection_refused": ("{p}.connection_refused", ("host",)),
-    "connection_timeout": ("{p}.connection_timeout", ("host",)),
-    "plaintext_on_tls_port": ("{p}.connection_timeout", ("host",)),
-    "tls_on_plaintext_port": ("{p}.tls_failed", ("host",)),
-    "starttls_not_offered": ("{p}.starttls_not_offered", ("host",)),
-    "login_refused_before_tls": ("{p}.plain_password_refused", ("host",)),
-    "encrypted_password_unsupported": ("{p}.encrypted_password_unsupported", ("host",)),
-    "server_disconnected": ("{p}.server_disconnected", ("host",)),
-    "relay_refused": ("smtp.recipient_refused", ("reply", "recipient")),
-    "recipient_unknown": ("smtp.recipient_refused", ("reply", "recipient")),
-    "mailbox_full": ("smtp.recipient_refused", ("reply", "recipient")),
-    "auth_required_to_send": ("smtp.sender_refused", ("reply",)),
-    "sender_refused": ("smtp.sender_refused", ("reply",)),
-}
-# Where Thunderbird words a failure its own way (POP3 and SMTP "interrupted").
-_ALIASES = {
-    ("server_disconnected", "pop3"): "pop3.connection_interrupted",
-    ("server_disconnected", "smtp"): "smtp.connection_interrupted",
-}
-_CERTIFICATES = {
-    "certificate_wrong_name": "cert.domain_mismatch",
-    "certificate_expired": "cert.expired",
-    "certificate_self_signed": "cert.untrusted",
-    "certificate_untrusted": "cert.untrusted",
-}
 _LOGIN_FAILED = ("wrong_credentials", "account_locked")
 
 
@@ -105,16 +78,13 @@ def what_program_shows(trace: dict[str, Any], lang: str) -> ProgramMessage | Non
     }
     if key in _LOGIN_FAILED:
         return _login_failed(trace, lang)
-    if key in _CERTIFICATES:
-        return _simple("Thunderbird", _CERTIFICATES[key], lang, hostname=trace["host"])
-    if key not in _BY_PROTOCOL:
+    quote = program_quote(key, protocol)
+    text = program_message(key, protocol, lang, values)
+    if quote is None or text is None:
         return None
-    pattern, needs = _BY_PROTOCOL[key]
-    text_key = _ALIASES.get((key, protocol), pattern.format(p=protocol))
-    text = program_text(text_key, lang, *(values[n] for n in needs))
-    if text is None or any(not values[n] for n in needs if n != "host"):
-        return None
-    sources = [s for s in (program_source(text_key),) if s]
+    sources = [s for s in (program_source(quote.string),) if s]
+    if quote.string.startswith("cert."):
+        return ProgramMessage("Thunderbird", [text], sources=sources)
     address = trace.get("address", "")
     if protocol == "smtp":
         title = program_text("smtp.error_title", lang) or ""
