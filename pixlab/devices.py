@@ -86,10 +86,19 @@ class ServerFields:
         ]
 
     def server_settings(self) -> ServerSettings:
-        """The client's settings; only call when `missing()` is empty."""
-        assert self.port is not None
+        """The client's settings, as typed.
+
+        A device with only its incoming server filled in still fetches mail, so
+        the other side may be incomplete: its empty fields become values that
+        `missing()` reports before any operation would use them (port 0 never
+        connects anywhere).
+        """
         return ServerSettings(
-            self.protocol, self.host, self.port, Security(self.security), Auth(self.auth),
+            self.protocol,
+            self.host,
+            self.port or 0,
+            Security(self.security) if self.security else Security.TLS,
+            Auth(self.auth) if self.auth else Auth.NORMAL,
             self.username,
         )
 
@@ -279,7 +288,9 @@ class DeviceStore:
         """The learner's devices, in the order they were added."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(Device).where(Device.learner_id == learner_id).order_by(Device.position)
+                select(Device)
+                .where(Device.learner_id == learner_id, Device.position <= MAX_DEVICES)
+                .order_by(Device.position)
             ).all()
             return [_device(r) for r in rows]
 
@@ -300,7 +311,9 @@ class DeviceStore:
         try:
             with self.engine.begin() as conn:
                 count = conn.execute(
-                    select(func.count()).where(Device.learner_id == learner_id)
+                    select(func.count()).where(
+                        Device.learner_id == learner_id, Device.position <= MAX_DEVICES
+                    )
                 ).scalar_one()
                 if count >= MAX_DEVICES:
                     raise DeviceLimitReached()

@@ -569,6 +569,18 @@ def test_imap_shows_the_server_inbox_and_opens_a_welcome_message(learner: Learne
     assert opened.count('<li class="unread') == 2  # reading marks it read, on the server
 
 
+def test_a_device_with_only_its_incoming_server_filled_in_tests_and_reads_its_mail(
+    learner: Learner,
+) -> None:
+    """A pupil fills the sheet in order: the outgoing server may still be blank."""
+    device = learner.devices[0]
+    blank_outgoing = {"outgoing_host": "", "outgoing_port": "", "outgoing_security": ""}
+    response = learner.settings(device, action="test-incoming", **blank_outgoing)
+    assert response.status_code == 200 and response.text.count('class="trace trace-ok"') == 1
+    page = learner.mailbox(device)
+    assert page.count('<li class="unread') == 3
+
+
 def test_archive_then_delete_move_the_message_on_the_server(
     learner: Learner, sandbox: Flask
 ) -> None:
