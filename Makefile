@@ -67,6 +67,7 @@ lint: setup-test
 
 benchmark: setup
 	$(BIN)/python benchmarks/lab.py
+	$(BIN)/python benchmarks/tester.py
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor build dist *.egg-info
