@@ -97,7 +97,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     try:
         if args.json:
             print(json.dumps({
-                "domain": config.primary_domain,
+                "domain": lab.world.primary_domain,
                 "ca": str(lab.ca.ca_path.resolve()),
                 "listeners": [info.as_json() for info in lab.listeners],
             }), flush=True)

@@ -59,16 +59,6 @@ class LabConfig:
     max_message_size: int = 10 * 1024 * 1024
     max_line_length: int = 8192
 
-    @property
-    def primary_domain(self) -> str:
-        """The first domain: it names the server in greetings."""
-        return self.domains[0]
-
-    @property
-    def server_name(self) -> str:
-        """The name the servers give themselves in greetings."""
-        return f"mail.{self.primary_domain}"
-
     def port_for(self, spec: ListenerSpec) -> int:
         """The real port of a listener: base + canonical, or 0 (ephemeral) when the base is 0."""
         return 0 if self.port_base == 0 else self.port_base + spec.port_canonical

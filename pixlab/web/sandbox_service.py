@@ -91,7 +91,7 @@ def current_learner() -> LearnerInfo | None:
 def start_learner(lab: Lab) -> LearnerInfo:
     """A new learner: a lab account with welcome messages, and a first device (a computer)."""
     store = DeviceStore(lab.engine)
-    domain = lab.config.primary_domain
+    domain = lab.world.primary_domain
     for _attempt in range(50):
         address = new_lab_address(domain)
         if lab.store.account(address) is None and not store.address_taken(address):
@@ -162,7 +162,7 @@ _SHEET_SECURITY = {"tls": _l("SSL/TLS"), "starttls": _l("STARTTLS"), "plain": _l
 
 def connection_sheet(lab: Lab, learner: LearnerInfo) -> ConnectionSheet:
     """The organisation's servers as the lab really runs them, with the learner's account."""
-    domain = lab.config.primary_domain
+    domain = lab.world.primary_domain
     lines = [
         SheetLine(
             info.spec.protocol.upper(),
