@@ -127,6 +127,11 @@ def _changed(body: str, device_id: int) -> Response:
 def _back(device_id: int, **args: Any) -> str:
     """Where a form without JavaScript goes back to: the side-by-side page or the device's."""
     query = {k: v for k, v in args.items() if v}
-    if request.form.get("next") == url_for(".side_by_side"):
+    target = request.form.get("next", "")
+    if target == url_for(".side_by_side"):
         return url_for(".side_by_side", releve=query.get("releve"))
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        # Another page of this site that shows the pane (a scenario's player).
+        releve = query.get("releve")
+        return f"{target}{'&' if '?' in target else '?'}releve={releve}" if releve else target
     return url_for(".mailbox", device_id=device_id, **query)

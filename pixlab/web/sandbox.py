@@ -21,6 +21,7 @@ def _template_helpers() -> dict[str, object]:
         "is_fragment": wants_fragment,
         "moment": service.moment,
         "device_label": service.device_label,
+        "device_page": service.device_page,
     }
 
 

@@ -70,6 +70,19 @@ def device_label(device: DeviceInfo) -> str:
     return str(DEVICE_LABELS.get(device.kind, device.kind))
 
 
+def device_page(device: DeviceInfo, page: str) -> str | None:
+    """Where another feature shows one of its devices ("settings" or "home"), if it does.
+
+    A feature registers `resolver(device, page) -> url | None` in
+    `app.extensions["pixlab.device_pages"]`; the sandbox's own devices have none.
+    """
+    for resolver in current_app.extensions.get("pixlab.device_pages", ()):
+        url = resolver(device, page)
+        if url:
+            return str(url)
+    return None
+
+
 def devices() -> DeviceStore:
     """The store of learners and devices, on the lab's database."""
     lab = current_lab()
@@ -384,7 +397,16 @@ def sandbox_network(lab: Lab) -> LabNetwork:
 
 
 def client_for(lab: Lab, learner: LearnerInfo, device: DeviceInfo) -> MailClient:
-    """The device's mail program, on the organisation's network."""
+    """The device's mail program, on the organisation's network.
+
+    A feature that gives devices another world (a scenario's names, ports and
+    accounts) registers a factory in `app.extensions["pixlab.client_factories"]`;
+    the first one that answers for a device makes its client.
+    """
+    for factory in current_app.extensions.get("pixlab.client_factories", ()):
+        client = factory(lab, learner, device)
+        if client is not None:
+            return client
     timeout = float(current_app.config.get("SANDBOX_CLIENT_TIMEOUT", DEFAULT_TIMEOUT))
     return MailClient(lab, device.account_settings(learner.address), sandbox_network(lab),
                       timeout)
@@ -445,7 +467,10 @@ def trace_record(learner: LearnerInfo | None, trace_id: int) -> TraceRecordView 
     assert device is not None
     views = [present(t, lang()) for t in record.data.get("traces", [])]
     lab = current_lab()
-    server = mailbox_on_server(lab, learner.address) if lab else []
+    # The account the operation used: a scenario's devices have an address of their own.
+    address = next((t.get("address") for t in record.data.get("traces", [])
+                    if t.get("address")), learner.address)
+    server = mailbox_on_server(lab, address) if lab else []
     return TraceRecordView(record.id, record.kind, record.ok, device, record.created_at, views,
                            record.data, server)
 

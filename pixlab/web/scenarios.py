@@ -1,0 +1,148 @@
+"""Guided scenarios: the catalogue, the player, and the trainer's view of what is broken."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
+
+from pixlab.web import current_lab, wants_fragment
+from pixlab.web import sandbox_service as sandbox
+from pixlab.web import scenarios_service as service
+from pixlab.web.mail import CHANGED_EVENT
+
+bp = Blueprint("scenarios", __name__, url_prefix="/scenarios")
+
+
+@bp.app_context_processor
+def _template_helpers() -> dict[str, object]:
+    return {"sc_text": service.text, "sc_paragraphs": service.paragraphs,
+            "level_label": service.level_label, "competences_text": service.competences_text}
+
+
+@bp.get("")
+def catalogue() -> ResponseReturnValue:
+    """Every playable scenario, with the learner's progress."""
+    if current_lab() is None:
+        abort(503)
+    learner = sandbox.current_learner()
+    return render_template("scenarios/catalogue.html", cards=service.cards(learner),
+                           learner=learner, broken=len(service.broken_scenarios()))
+
+
+@bp.get("/formateur")
+def trainer() -> ResponseReturnValue:
+    """For trainers: the broken files and what to fix, and the mistakes worth a word."""
+    if current_lab() is None:
+        abort(503)
+    return render_template("scenarios/trainer.html", broken=service.broken_scenarios(),
+                           flagged=service.flagged_mistakes(), file_name=service.problem_file)
+
+
+@bp.post("/<slug>/commencer")
+def start(slug: str) -> ResponseReturnValue:
+    """A fresh attempt (a learner is started first if this browser has none)."""
+    service.start(slug)
+    return redirect(url_for(".play", slug=slug), 303)
+
+
+@bp.post("/<slug>/recommencer")
+def retry(slug: str) -> ResponseReturnValue:
+    """Start the scenario afresh."""
+    service.current_attempt(slug)
+    service.start(slug)
+    return redirect(url_for(".play", slug=slug), 303)
+
+
+@bp.get("/<slug>")
+def play(slug: str) -> ResponseReturnValue:
+    """The player: story and sheet, objectives, devices; the debrief and quiz at the end."""
+    scenario = service.scenario_or_404(slug)
+    learner = sandbox.current_learner()
+    attempt = service.latest_attempt(learner, slug)
+    if learner is None or attempt is None:
+        return render_template("scenarios/intro.html", scenario=scenario)
+    attempt, _newly = service.refresh(attempt)
+    chosen = request.args.get("reglages")
+    return render_template(
+        "scenarios/player.html", **service.player_context(scenario, learner, attempt, chosen),
+        record=sandbox.trace_record(learner, request.args.get("essai", type=int) or 0),
+        fetched=sandbox.trace_record(learner, request.args.get("releve", type=int) or 0),
+    )
+
+
+@bp.get("/<slug>/objectifs")
+def objectives(slug: str) -> ResponseReturnValue:
+    """The objectives, judged now (htmx polls this every 2 seconds while the learner plays)."""
+    scenario = service.scenario_or_404(slug)
+    _learner, attempt = service.current_attempt(slug)
+    if not wants_fragment():
+        return redirect(url_for(".play", slug=slug))
+    was_playing = attempt.playing
+    attempt, newly = service.refresh(attempt)
+    response = Response(render_template("scenarios/_objectives.html", scenario=scenario,
+                                        attempt=attempt, newly=newly,
+                                        objectives=service.objectives(scenario, attempt)))
+    if was_playing and not attempt.playing:
+        response.headers["HX-Refresh"] = "true"  # the debrief and the quiz take the page
+    return response
+
+
+@bp.post("/<slug>/indice")
+def hint(slug: str) -> ResponseReturnValue:
+    """Reveal the next hint."""
+    _learner, attempt = service.current_attempt(slug)
+    service.engine().reveal_hint(attempt.id)
+    if wants_fragment():
+        attempt = service.engine().get(attempt.id)
+        return render_template("scenarios/_hints.html", scenario=service.scenario_or_404(slug),
+                               attempt=attempt, hints=service.hints(attempt), announce=True)
+    return redirect(url_for(".play", slug=slug, _anchor="indices"), 303)
+
+
+@bp.post("/<slug>/abandonner")
+def give_up(slug: str) -> ResponseReturnValue:
+    """Stop here: the debrief and the quiz come now."""
+    _learner, attempt = service.current_attempt(slug)
+    service.engine().give_up(attempt.id)
+    return redirect(url_for(".play", slug=slug), 303)
+
+
+@bp.post("/<slug>/quiz/<question_id>")
+def answer(slug: str, question_id: str) -> ResponseReturnValue:
+    """Answer a question of the quiz; its reason is shown after."""
+    scenario = service.scenario_or_404(slug)
+    _learner, attempt = service.current_attempt(slug)
+    given = service.answer(attempt, question_id, request.form.getlist("choix"))
+    if not wants_fragment():
+        return redirect(url_for(".play", slug=slug, vide=None if given else question_id,
+                                _anchor=f"question-{question_id}"), 303)
+    item = next(q for q in service.quiz(scenario, attempt) if q.question.id == question_id)
+    return render_template("scenarios/_question.html", scenario=scenario, item=item,
+                           empty=not given), 200 if given else 422
+
+
+@bp.route("/<slug>/appareils/<device_id>/reglages", methods=["GET", "POST"])
+def device_settings(slug: str, device_id: str) -> ResponseReturnValue:
+    """A device's settings as in Thunderbird, limited to what the scenario lets change."""
+    learner, attempt = service.current_attempt(slug)
+    if request.method == "GET" or not attempt.playing:
+        return redirect(url_for(".play", slug=slug, reglages=device_id, _anchor="reglages"))
+    device = service.player_device(learner, attempt, device_id)
+    outcome = service.save_and_test(learner, attempt, device, request.form)
+    if not wants_fragment():
+        return redirect(url_for(".play", slug=slug, reglages=device_id, essai=outcome.trace_id,
+                                _anchor="resultat" if outcome.trace_id else "reglages"), 303)
+    body = render_template("scenarios/_device_settings.html", slug=slug, outcome=outcome,
+                           **service.settings_context(learner, attempt, device, outcome))
+    response = Response(body, sandbox.STATUS_CODES.get(outcome.status, 200))
+    response.headers["HX-Trigger"] = CHANGED_EVENT  # the panes and the objectives look again
+    return response
+
+
+@bp.post("/<slug>/appareils/<device_id>/exception")
+def accept_risk(slug: str, device_id: str) -> ResponseReturnValue:
+    """"Confirmer l'exception de sécurité" for a device, when the scenario allows it."""
+    learner, attempt = service.current_attempt(slug)
+    service.accept_risk(learner, attempt, device_id, request.form.get("host", ""))
+    return redirect(url_for(".play", slug=slug, reglages=device_id, _anchor="reglages"), 303)
