@@ -409,3 +409,188 @@ def test_the_engine_never_branches_on_a_scenarios_name() -> None:
     text = "\n".join(p.read_text() for p in source)
     for slug in [*slugs, SLUG]:
         assert slug not in text
+
+
+# -- a device's own storage: local archives, POP3 downloads and doubles ----------------------
+
+STORAGE_SCENARIO = '''
+format_version = 1
+slug = "stockage-essai"
+level = "novice"
+minutes = 5
+competences = ["2.1"]
+title = { fr = "Stockage", en = "Storage" }
+summary = { fr = "Essai.", en = "Test." }
+story = { fr = "Essai.", en = "Test." }
+debrief = { fr = "Fini.", en = "Done." }
+
+[[sheet.servers]]
+role = "incoming"
+protocol = "imap"
+host = "imap.college-essai.test"
+port = 993
+security = "tls"
+
+[lab]
+domains = ["college-essai.test"]
+
+[[lab.messages]]
+from = "CDI <cdi@college-essai.test>"
+subject = "Photos de la sortie"
+body = "Les photos."
+
+[[lab.messages]]
+from = "CDI <cdi@college-essai.test>"
+subject = "Horaires du CDI"
+body = "Les horaires."
+
+[[devices]]
+id = "ordinateur"
+kind = "computer"
+name = { fr = "Ordinateur" }
+password = "{password}"
+
+[devices.incoming]
+protocol = "imap"
+host = "imap.college-essai.test"
+port = 993
+security = "tls"
+username = "{address}"
+
+[[devices]]
+id = "portable"
+kind = "computer"
+name = { fr = "Portable" }
+password = "{password}"
+leave_on_server = "forever"
+reinstall = true
+
+[devices.incoming]
+protocol = "pop3"
+host = "pop.college-essai.test"
+port = 995
+security = "tls"
+username = "{address}"
+
+[[objectives]]
+id = "archive"
+text = { fr = "Archiver les photos sur l'ordinateur" }
+when = { storage = "Archives locales", device = "ordinateur", subject = "Photos", at_least = 1 }
+
+[[objectives]]
+id = "telecharge"
+text = { fr = "Le portable télécharge les deux messages" }
+[objectives.when]
+trace = "fetch"
+device = "portable"
+ok = true
+downloaded_at_least = 2
+duplicates_at_most = 0
+
+[[mistakes]]
+id = "doublons"
+text = { fr = "Des doublons" }
+explanation = { fr = "Tout est revenu." }
+when = { trace = "fetch", device = "portable", ok = true, duplicates_at_least = 2 }
+
+[[mistakes]]
+id = "deux-fois"
+text = { fr = "Le même message deux fois sur le portable" }
+explanation = { fr = "Un doublon." }
+when = { storage = "INBOX", device = "portable", subject = "Horaires", at_least = 2 }
+'''
+
+
+@pytest.fixture
+def storage_engine(lab: Lab, clock: OffsetClock, tmp_path: Path) -> ScenarioEngine:
+    """An engine with a scenario judged on the devices' own storage."""
+    (tmp_path / "stockage-essai.toml").write_text(STORAGE_SCENARIO)
+    catalogue = load_catalogue([tmp_path])
+    assert catalogue.broken == []
+    return ScenarioEngine(lab, catalogue, clock=clock, client_timeout=1.0)
+
+
+def test_archiving_keeps_a_copy_on_the_device_and_frees_the_server(
+    storage_engine: ScenarioEngine, lab: Lab
+) -> None:
+    attempt = storage_engine.start(LEARNER, "stockage-essai")
+    address = attempt.address
+    local = MemoryLocalMail()
+    photos = lab.store.messages(lab.store.folder(lab.store.account(address).id,  # type: ignore[union-attr]
+                                                 "INBOX").id)[0]  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="storage"):
+        storage_engine.run(attempt.id, "ordinateur", "archive", uid=photos.uid,
+                           target="Archives locales")
+
+    outcome = storage_engine.run(attempt.id, "ordinateur", "archive", local=local,
+                                 uid=photos.uid, target="Archives locales")
+
+    assert outcome.trace is not None and outcome.trace.operation == "delete" and outcome.trace.ok
+    assert outcome.newly_met == ("archive",)
+    proof = outcome.attempt.proofs["archive"]
+    assert (proof["source"], proof["device"], proof["messages"]) == ("storage", "ordinateur", 1)
+    assert subjects(lab, address) == ["Horaires du CDI"]  # gone from the server
+    assert b"Photos de la sortie" in local.local_folders()["Archives locales"][0]
+
+
+def test_a_local_change_is_judged_when_the_page_reports_it(
+    storage_engine: ScenarioEngine, lab: Lab
+) -> None:
+    attempt = storage_engine.start(LEARNER, "stockage-essai")
+    local = MemoryLocalMail()
+    storage_engine.run(attempt.id, "ordinateur", "fetch", local=local)
+    assert "archive" not in storage_engine.get(attempt.id).met
+    raw = lab.store.raws(m.id for m in lab.store.messages(lab.store.folder(
+        lab.store.account(attempt.address).id, "INBOX").id))  # type: ignore[union-attr]
+    local.keep_copy("Archives locales", next(iter(raw.values())))  # moved on the device alone
+    assert storage_engine.storage_changed(attempt.id, "ordinateur", local).newly_met == (
+        "archive",)
+
+
+def test_a_reinstalled_pop3_program_downloads_everything_again(
+    storage_engine: ScenarioEngine,
+) -> None:
+    attempt = storage_engine.start(LEARNER, "stockage-essai")
+    local = MemoryLocalMail()
+    first = storage_engine.run(attempt.id, "portable", "fetch", local=local)
+    assert first.newly_met == ("telecharge",) and first.new_mistakes == ()
+    again = storage_engine.run(attempt.id, "portable", "fetch", local=local)
+    assert again.trace is not None and again.trace.result["downloaded"] == []  # it remembers
+
+    storage_engine.reinstall(attempt.id, "portable", local)
+    doubled = storage_engine.run(attempt.id, "portable", "fetch", local=local)
+
+    assert doubled.trace is not None and len(doubled.trace.result["downloaded"]) == 2
+    assert set(doubled.new_mistakes) == {"doublons", "deux-fois"}
+    assert len(local.local_folders()["INBOX"]) == 4
+    assert doubled.attempt.journal[-2]["operation"] == "reinstall"
+    # Once downloaded again, the UIDs are known: the next fetch brings nothing.
+    after = storage_engine.run(attempt.id, "portable", "fetch", local=local)
+    assert after.trace is not None and after.trace.result["downloaded"] == []
+
+
+def test_storage_matchers_and_steps_are_checked(tmp_path: Path) -> None:
+    broken = (STORAGE_SCENARIO
+              .replace('storage = "Archives locales", device = "ordinateur"',
+                       'storage = "Archives locales"')
+              .replace("reinstall = true\n", "")
+              .replace('trace = "fetch", device = "portable", ok = true, duplicates_at_least',
+                       'trace = "list", device = "portable", ok = true, duplicates_at_least'))
+    broken += '''
+[walkthrough]
+expected_mistakes = ["doublons"]
+[[walkthrough.solution]]
+device = "ordinateur"
+do = "archive"
+message = "Photos"
+[[walkthrough.mistake]]
+device = "portable"
+do = "reinstall"
+'''
+    (tmp_path / "stockage-essai.toml").write_text(broken)
+    (entry,) = load_catalogue([tmp_path]).broken
+    text = "\n".join(entry.lines())
+    assert "objectives[1].when.device" in text and "belongs to one device" in text
+    assert "mistakes[1].when.downloaded_at_least" in text
+    assert "walkthrough.solution[1].target" in text
+    assert "walkthrough.mistake[1].do" in text and "reinstall = true" in text

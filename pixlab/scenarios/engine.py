@@ -18,6 +18,7 @@ name: everything it does is read from the scenario's file.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import email.policy
@@ -43,7 +44,15 @@ from pixlab.lab.runner import Lab
 from pixlab.lab.store import DEFAULT_FOLDERS, StoreError
 from pixlab.lab.world import World
 from pixlab.scenarios.loader import Catalogue
-from pixlab.scenarios.matchers import EventFact, Fact, TraceFact, describe, matches
+from pixlab.scenarios.matchers import (
+    EventFact,
+    Fact,
+    TraceFact,
+    describe,
+    downloaded_uids,
+    matches,
+    matches_storage,
+)
 from pixlab.scenarios.progress import (
     COMPLETED,
     GIVEN_UP,
@@ -78,7 +87,9 @@ from pixlab.scenarios.world import build_message, names_of, world_of
 LEARNER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,38}[a-z0-9])?$")
 UNLIMITED_QUOTA = 2**31 - 1  # while seeding: a scenario may start with a mailbox over its quota
 CONTACT_KEEPS = 200  # messages kept in a shared contact's inbox; older ones go
-ACTIONS = ("test_incoming", "test_outgoing", "fetch", "list", "read", "move", "delete", "send")
+ACTIONS = ("test_incoming", "test_outgoing", "fetch", "list", "read", "move", "delete", "send",
+           "archive")
+STORAGE_KEEPS = 200  # subjects kept per local folder of a device, to judge storage matchers
 _WORDS = ("Cartable", "Trousse", "Compas", "Cahier", "Classeur", "Agenda", "Crayon", "Gomme")
 _TAIL = "abcdefghjkmnpqrstuvwxyz23456789"
 
@@ -205,12 +216,17 @@ class ScenarioProgress:
 
 
 class MemoryLocalMail:
-    """A device's storage in memory (the walkthroughs' devices; pages keep theirs in the DB)."""
+    """A device's storage in memory (the walkthroughs' devices; pages keep theirs in the DB).
+
+    `messages` holds the latest download of each server UID; `folders` every copy
+    kept on the device, by local folder, doubles included.
+    """
 
     def __init__(self) -> None:
         self.messages: dict[str, bytes] = {}
         self.when: dict[str, float] = {}
         self.deleted: set[str] = set()
+        self.folders: dict[str, list[bytes]] = {}
 
     def known_uids(self) -> set[str]:
         """The server UIDs already downloaded."""
@@ -219,7 +235,16 @@ class MemoryLocalMail:
     def keep(self, uid: str, raw: bytes) -> None:
         """Store a downloaded message."""
         self.messages[uid] = raw
-        self.when[uid] = time.time()
+        self.when.setdefault(uid, time.time())
+        self.folders.setdefault("INBOX", []).append(raw)
+
+    def keep_copy(self, folder: str, raw: bytes) -> None:
+        """Keep a message in a local folder (an archive on this device)."""
+        self.folders.setdefault(folder, []).append(raw)
+
+    def local_folders(self) -> dict[str, list[bytes]]:
+        """Every local folder and the messages it holds."""
+        return {name: list(raws) for name, raws in self.folders.items()}
 
     def downloaded_at(self, uid: str) -> float | None:
         """When a message was downloaded."""
@@ -228,6 +253,42 @@ class MemoryLocalMail:
     def deleted_here(self) -> set[str]:
         """UIDs deleted on this device."""
         return set(self.deleted)
+
+
+class _Forgetful:
+    """A device's storage as its reinstalled mail program sees it: some UIDs forgotten."""
+
+    def __init__(self, local: LocalMail, forgotten: set[str]) -> None:
+        self.local = local
+        self.forgotten = forgotten
+
+    def known_uids(self) -> set[str]:
+        return self.local.known_uids() - self.forgotten
+
+    def keep(self, uid: str, raw: bytes) -> None:
+        self.local.keep(uid, raw)
+
+    def downloaded_at(self, uid: str) -> float | None:
+        return None if uid in self.forgotten else self.local.downloaded_at(uid)
+
+    def deleted_here(self) -> set[str]:
+        return self.local.deleted_here() - self.forgotten
+
+
+def storage_subjects(local: Any) -> dict[str, list[str]]:
+    """A device's storage as storage matchers see it: local folder -> subjects of its messages.
+
+    The storage gives `local_folders()` (folder -> raw messages), or, as the pages'
+    `LocalMailbox` does, `counts()` and `messages(folder)` (items with `raw`).
+    """
+    if hasattr(local, "local_folders"):
+        folders: dict[str, list[bytes]] = local.local_folders()
+    elif hasattr(local, "counts") and hasattr(local, "messages"):
+        folders = {name: [m.raw for m in local.messages(name)] for name in local.counts()}
+    else:
+        return {}
+    return {name: [_subject(raw) for raw in raws[-STORAGE_KEEPS:]]
+            for name, raws in folders.items()}
 
 
 class _DeliverySMTP(smtplib.SMTP):
@@ -439,10 +500,14 @@ class ScenarioEngine:
         if gaps:
             raise IncompleteSettings(device_id, side, gaps)
         client = self.client(attempt_id, device_id)
+        if action == "archive":
+            return self._archive(attempt_id, device_id, client, local, folder, uid, target)
+        forgotten = set(record.state.forgotten.get(device_id, ()))
+        storage = _Forgetful(local, forgotten) if local is not None and forgotten else local
         operations: dict[str, Callable[[], Trace]] = {
             "test_incoming": client.test_incoming,
             "test_outgoing": client.test_outgoing,
-            "fetch": lambda: client.fetch(local),
+            "fetch": lambda: client.fetch(storage),
             "list": lambda: client.list_folder(folder),
             "read": lambda: client.read(folder, uid or 0),
             "move": lambda: client.move(folder, uid or 0, target or ""),
@@ -451,7 +516,52 @@ class ScenarioEngine:
         }
         if action == "fetch" and local is None and settings["incoming.protocol"] == "pop3":
             raise ValueError("POP3 downloads into the device's storage: pass `local`")
-        return self.observe(attempt_id, operations[action](), device_id)
+        return self.observe(attempt_id, operations[action](), device_id, local=local)
+
+    def _archive(
+        self, attempt_id: int, device_id: str, client: MailClient, local: LocalMail | None,
+        folder: str, uid: int | None, target: str | None,
+    ) -> Outcome:
+        """Archive on the device, as "move to a local folder" does: read, keep here, delete there.
+
+        The server sees the message read, then deleted for good: its room is free
+        again, and the device's storage holds the copy in `target`.
+        """
+        if local is None or not hasattr(local, "keep_copy") or not target:
+            raise ValueError("archiving needs the device's storage (`local`) and a local `target`")
+        read = self.observe(attempt_id, client.read(folder, uid or 0), device_id)
+        raw = read.trace.result.get("raw") if read.trace is not None else None
+        if read.trace is None or not read.trace.ok or not raw:
+            return read
+        local.keep_copy(target, bytes(raw))
+        deleted = self.observe(attempt_id, client.delete(folder, uid or 0), device_id, local=local)
+        return Outcome(deleted.attempt, tuple(dict.fromkeys(read.newly_met + deleted.newly_met)),
+                       tuple(dict.fromkeys(read.new_mistakes + deleted.new_mistakes)),
+                       read.arrived + deleted.arrived, deleted.trace)
+
+    def reinstall(self, attempt_id: int, device_id: str, local: LocalMail) -> Outcome:
+        """The device's mail program is reinstalled: it keeps its messages, forgets their UIDs.
+
+        Its next POP3 fetch downloads again every message still on the server: doubles.
+        """
+        self.scenario(self._record(attempt_id).slug).device(device_id)  # KeyError if unknown
+        known = sorted(local.known_uids())
+
+        def change(record: AttemptRecord) -> None:
+            record.state.forgotten[device_id] = known
+            _journal(record.state, {"at": self.clock(), "device": device_id,
+                                    "operation": "reinstall", "ok": True})
+
+        self.attempts.update(attempt_id, change)
+        return self.storage_changed(attempt_id, device_id, local)
+
+    def storage_changed(self, attempt_id: int, device_id: str, local: Any) -> Outcome:
+        """Judge a device's own storage again, after a change made on the device alone.
+
+        Pages call it after a local move or deletion (nothing reaches the server);
+        operations run through `run` with `local` are judged without it.
+        """
+        return self._advance(attempt_id, None, (device_id, storage_subjects(local)))
 
     # -- the IT service's reset page, hints and quiz --------------------------------
 
@@ -517,10 +627,13 @@ class ScenarioEngine:
 
     # -- judging -------------------------------------------------------------------
 
-    def observe(self, attempt_id: int, trace: Trace, device_id: str) -> Outcome:
-        """Judge what one operation of a device did: its trace, and the lab's events."""
+    def observe(
+        self, attempt_id: int, trace: Trace, device_id: str, *, local: Any = None
+    ) -> Outcome:
+        """Judge what one operation of a device did: its trace, the lab's events, its storage."""
         fact = TraceFact(trace, device_id, self.clock())
-        outcome = self._advance(attempt_id, fact)
+        storage = (device_id, storage_subjects(local)) if local is not None else None
+        outcome = self._advance(attempt_id, fact, storage)
         return Outcome(outcome.attempt, outcome.newly_met, outcome.new_mistakes,
                        outcome.arrived, trace)
 
@@ -528,7 +641,10 @@ class ScenarioEngine:
         """Deliver the arrivals that are due, and judge the events and mailboxes since last time."""
         return self._advance(attempt_id, None)
 
-    def _advance(self, attempt_id: int, trace_fact: TraceFact | None) -> Outcome:
+    def _advance(
+        self, attempt_id: int, trace_fact: TraceFact | None,
+        storage: tuple[str, dict[str, list[str]]] | None = None,
+    ) -> Outcome:
         scenario = self.scenario(self._record(attempt_id).slug)
         newly: list[str] = []
         mistakes: list[str] = []
@@ -540,6 +656,8 @@ class ScenarioEngine:
                 # Replayed from scratch when another worker wrote first: start afresh.
                 found[0].clear()
                 found[1].clear()
+                if storage is not None:
+                    record.state.storage[storage[0]] = storage[1]
                 self._judge(scenario, record, fact, *found)
 
             self.attempts.update(attempt_id, change)
@@ -568,6 +686,7 @@ class ScenarioEngine:
     ) -> None:
         state = record.state
         if trace_fact is not None:
+            trace_fact = _with_duplicates(state, trace_fact)
             trace = trace_fact.trace
             # Sending over IMAP also keeps a copy in Sent, on a connection of its own.
             copies = trace.result.get("sent_copy_connection_ids", [])
@@ -641,6 +760,43 @@ class ScenarioEngine:
                 proof = self._mailbox_proof(matcher, values, record.lang)
                 if proof is not None:
                     _record_mistake(state, mistake.id, now, proof)
+                    mistakes.append(mistake.id)
+        self._check_storage(scenario, record, values, now, newly, mistakes)
+
+    def _check_storage(
+        self,
+        scenario: Scenario,
+        record: AttemptRecord,
+        values: dict[str, str],
+        now: float,
+        newly: list[str],
+        mistakes: list[str],
+    ) -> None:
+        """Storage matchers, against what each device's storage held when last reported."""
+        state = record.state
+
+        def proof(matcher: Matcher) -> dict[str, Any] | None:
+            device = matcher.device or ""
+            folders = state.storage.get(device)
+            if folders is None or not _after_met(state, matcher) or not matches_storage(
+                matcher, folders, values, record.lang
+            ):
+                return None
+            return {"source": "storage", "device": device, "folder": matcher.storage,
+                    "messages": len(folders.get(matcher.storage or "INBOX", [])), "at": now}
+
+        for objective in scenario.objectives:
+            if objective.when.kind == "storage" and objective.id not in state.met:
+                found = proof(objective.when)
+                if found is not None:
+                    state.met[objective.id] = now
+                    state.proofs[objective.id] = found
+                    newly.append(objective.id)
+        for mistake in scenario.mistakes:
+            if mistake.when.kind == "storage" and mistake.id not in state.mistakes:
+                found = proof(mistake.when)
+                if found is not None:
+                    _record_mistake(state, mistake.id, now, found)
                     mistakes.append(mistake.id)
 
     def _mailbox_proof(
@@ -903,6 +1059,23 @@ def _counted(
     if matcher.devices:
         return all(per_device.get(d, 0) >= matcher.times for d in matcher.devices)
     return sum(per_device.values()) >= matcher.times
+
+
+def _with_duplicates(state: AttemptState, fact: TraceFact) -> TraceFact:
+    """The fact with how many of its downloads the device had downloaded before (doubles).
+
+    Every UID a device downloads is remembered for the attempt; a UID it downloads
+    again was forgotten by its mail program, and is no longer forgotten.
+    """
+    uids = downloaded_uids(fact.trace)
+    if not uids:
+        return fact
+    before = state.downloaded.setdefault(fact.device, [])
+    again = sum(1 for uid in uids if uid in before)
+    before.extend(uid for uid in uids if uid not in before)
+    if fact.device in state.forgotten:
+        state.forgotten[fact.device] = [u for u in state.forgotten[fact.device] if u not in uids]
+    return dataclasses.replace(fact, duplicates=again)
 
 
 def _record_mistake(state: AttemptState, mistake_id: str, now: float,

@@ -1,9 +1,10 @@
-"""Matchers: does an event of the lab, a trace of the client, or a mailbox match what a file asks?
+"""Matchers: does an event, a trace, a mailbox or a device's storage match what a file asks?
 
 A fact is one thing observed during an attempt: an `EventFact` (what a lab
 server recorded, on a connection of one of the learner's devices, or of the
 lab's own delivery) or a `TraceFact` (what one operation of a device's client
-did). Mailbox matchers are checked against the store as it is now.
+did). Mailbox matchers are checked against the store as it is now; storage
+matchers against what the engine last saw of a device's own storage.
 """
 
 from __future__ import annotations
@@ -64,13 +65,15 @@ EVENT_PROTOCOLS: dict[str, frozenset[str] | None] = {
 }
 
 # Which matcher fields make sense for each kind of matcher.
-COMMON_FIELDS = ("event", "trace", "mailbox", "device", "devices", "times", "after")
+COMMON_FIELDS = ("event", "trace", "mailbox", "storage", "device", "devices", "times", "after")
 KIND_FIELDS = {
     "event": ("protocol", "port", "listener", "tls", "account", "data"),
     "trace": ("protocol", "port", "ok", "error", "warning", "security", "host", "to",
               "inbox_at_least", "inbox_at_most", "deleted_at_least", "deleted_at_most",
-              "subject"),
+              "downloaded_at_least", "downloaded_at_most", "duplicates_at_least",
+              "duplicates_at_most", "subject"),
     "mailbox": ("account", "at_least", "at_most", "subject"),
+    "storage": ("at_least", "at_most", "subject"),
 }
 # The warnings a trace can carry.
 TRACE_WARNINGS = ("certificate_risk_accepted",)
@@ -97,6 +100,7 @@ class TraceFact:
     trace: Trace
     device: str
     at: float = field(default_factory=time.time)
+    duplicates: int = 0  # messages this fetch downloaded that the device had downloaded before
 
 
 Fact = EventFact | TraceFact
@@ -128,6 +132,11 @@ def deleted_count(trace: Trace) -> int:
     if "deleted_on_server" in trace.result:
         return len(trace.result["deleted_on_server"])
     return 1 if "deleted" in trace.result else 0
+
+
+def downloaded_uids(trace: Trace) -> list[str]:
+    """The server UIDs (UIDL) of the messages a POP3 fetch downloaded."""
+    return [str(uid) for uid in trace.result.get("downloaded", [])]
 
 
 def trace_recipients(trace: Trace) -> list[str]:
@@ -231,10 +240,13 @@ def matches_trace(
         wanted = fill(local(matcher.subject, lang), values).lower()
         if not any(wanted in subject.lower() for subject in trace_subjects(trace)):
             return False
-    deleted = deleted_count(trace)
-    if matcher.deleted_at_least is not None and deleted < matcher.deleted_at_least:
-        return False
-    return matcher.deleted_at_most is None or deleted <= matcher.deleted_at_most
+    counted = (
+        (deleted_count(trace), matcher.deleted_at_least, matcher.deleted_at_most),
+        (len(downloaded_uids(trace)), matcher.downloaded_at_least, matcher.downloaded_at_most),
+        (fact.duplicates, matcher.duplicates_at_least, matcher.duplicates_at_most),
+    )
+    return all((least is None or count >= least) and (most is None or count <= most)
+               for count, least, most in counted)
 
 
 def matches(matcher: Matcher, fact: Fact, values: dict[str, str], lang: str = "fr") -> bool:
@@ -245,6 +257,20 @@ def matches(matcher: Matcher, fact: Fact, values: dict[str, str], lang: str = "f
     if isinstance(fact, EventFact):
         return matcher.kind == "event" and matches_event(matcher, fact, values)
     return matcher.kind == "trace" and matches_trace(matcher, fact, values, lang)
+
+
+def matches_storage(matcher: Matcher, folders: Mapping[str, list[str]], values: dict[str, str],
+                    lang: str = "fr") -> bool:
+    """Whether a device's storage (local folder -> subjects) is what a storage matcher asks."""
+    subjects = folders.get(matcher.storage or "INBOX", [])
+    if matcher.subject is not None:
+        wanted = fill(local(matcher.subject, lang), values).lower()
+        subjects = [s for s in subjects if wanted in s.lower()]
+        if not subjects:
+            return False
+    count = len(subjects)
+    return ((matcher.at_least is None or count >= matcher.at_least)
+            and (matcher.at_most is None or count <= matcher.at_most))
 
 
 def describe(fact: Fact) -> dict[str, Any]:

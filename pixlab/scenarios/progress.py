@@ -41,6 +41,10 @@ class AttemptState:
     quiz: dict[str, dict[str, Any]] = field(default_factory=dict)  # question id -> answer
     proofs: dict[str, dict[str, Any]] = field(default_factory=dict)  # objective id -> its proof
     journal: list[dict[str, Any]] = field(default_factory=list)  # the latest facts, newest last
+    # A device's own storage as last reported: device -> local folder -> subjects.
+    storage: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    downloaded: dict[str, list[str]] = field(default_factory=dict)  # device -> POP3 UIDs fetched
+    forgotten: dict[str, list[str]] = field(default_factory=dict)  # device -> UIDs it forgot
 
     def to_json(self) -> str:
         """The JSON document stored in the row."""

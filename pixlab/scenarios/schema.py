@@ -69,7 +69,7 @@ QuestionKind = Literal["single", "multiple"]
 OPERATIONS = ("test", "fetch", "list", "read", "move", "delete", "send")
 # What a walkthrough step may `do`: the client's operations, and the IT service's reset page.
 STEP_ACTIONS = ("test_incoming", "test_outgoing", "fetch", "list", "read", "move", "delete",
-                "send", "reset_password")
+                "send", "reset_password", "archive", "reinstall")
 
 
 Identified = TypeVar("Identified", "DeviceSpec", "Objective", "Mistake", "Question")
@@ -179,6 +179,8 @@ class Matcher:
         "a client operation: test, fetch, list, read, move, delete, send, or any"))
     mailbox: str | None = field(default=None, metadata=doc(
         "a folder of the learner's mailbox, checked as it is now (INBOX, Sent, …)"))
+    storage: str | None = field(default=None, metadata=doc(
+        "a folder of one device's own storage (what POP3 downloaded, local folders), as it is"))
     device: str | None = field(default=None, metadata=doc(
         "only this device ('lab' for the lab's own deliveries)"))
     devices: tuple[str, ...] = field(default=(), metadata=doc(
@@ -214,20 +216,31 @@ class Matcher:
         "trace: at least this many messages were deleted from the server"))
     deleted_at_most: int | None = field(default=None, metadata=doc(
         "trace: at most this many messages were deleted from the server"))
+    downloaded_at_least: int | None = field(default=None, metadata=doc(
+        "trace (fetch): POP3 downloaded at least this many messages"))
+    downloaded_at_most: int | None = field(default=None, metadata=doc(
+        "trace (fetch): POP3 downloaded at most this many messages"))
+    duplicates_at_least: int | None = field(default=None, metadata=doc(
+        "trace (fetch): at least this many were downloaded again by the same device (doubles)"))
+    duplicates_at_most: int | None = field(default=None, metadata=doc(
+        "trace (fetch): at most this many were downloaded again by the same device"))
     at_least: int | None = field(default=None, metadata=doc(
-        "mailbox: at least this many messages in the folder"))
+        "mailbox or storage: at least this many messages in the folder"))
     at_most: int | None = field(default=None, metadata=doc(
-        "mailbox: at most this many messages in the folder"))
+        "mailbox or storage: at most this many messages in the folder"))
     subject: LocalText | None = field(default=None, metadata=doc(
-        "mailbox or trace (read, fetch, list): a message whose subject contains this text"))
+        "mailbox, storage or trace (read, fetch, list): a message whose subject contains this "
+        "text"))
 
     @property
     def kind(self) -> str:
-        """"event", "trace" or "mailbox" (the first one set)."""
+        """"event", "trace", "mailbox" or "storage" (the first one set)."""
         if self.event is not None:
             return "event"
         if self.trace is not None:
             return "trace"
+        if self.mailbox is None and self.storage is not None:
+            return "storage"
         return "mailbox"
 
 
@@ -323,6 +336,9 @@ class DeviceSpec:
         "host names whose bad certificate was already accepted"))
     editable: tuple[str, ...] = field(default=(), metadata=doc(
         "the settings the learner may change (incoming.port, password, incoming, all, …)"))
+    reinstall: bool = field(default=False, metadata=doc(
+        "the player offers to reinstall its mail program: it keeps its messages but forgets "
+        "which ones it downloaded"))
 
 
 @dataclass(frozen=True)
@@ -373,12 +389,14 @@ class Step:
     set: dict[str, Any] = field(default_factory=dict, metadata=doc(
         "settings to change, as the learner would ({ \"incoming.port\" = 993 })"))
     do: str | None = field(default=None, metadata=doc(
-        "test_incoming, test_outgoing, fetch, list, read, move, delete, send, reset_password"))
+        "test_incoming, test_outgoing, fetch, list, read, move, delete, send, reset_password, "
+        "archive, reinstall"))
     wait: int | None = field(default=None, metadata=doc("seconds that pass (for arrivals)"))
     folder: str = field(default="INBOX", metadata=doc("list, read, move, delete: the folder"))
     message: LocalText | None = field(default=None, metadata=doc(
         "read, move, delete: part of the message's subject"))
-    target: str | None = field(default=None, metadata=doc("move: the folder to move it to"))
+    target: str | None = field(default=None, metadata=doc(
+        "move: the folder to move it to; archive: the device's local folder"))
     to: tuple[str, ...] = field(default=(), metadata=doc("send: the recipients"))
     subject: str = field(default="Test", metadata=doc("send: the subject"))
     body: str = field(default="Bonjour.", metadata=doc("send: the text"))

@@ -78,8 +78,9 @@ def check(scenario: Scenario, problems: Problems, expected_slug: str | None = No
     for n, arrival in enumerate(scenario.lab.arrivals, 1):
         if arrival.after is not None:
             path = f"lab.arrivals[{n}].after"
-            if arrival.after.mailbox is not None:
-                problems.error(path, "an arrival waits for an event or a trace, not a mailbox")
+            if arrival.after.kind in ("mailbox", "storage"):
+                problems.error(path, "an arrival waits for an event or a trace, not a mailbox "
+                               "or a device's storage")
             else:
                 _check_matcher(scenario, channels, arrival.after, path, problems, objective_ids,
                                reachability)
@@ -99,7 +100,7 @@ def _check_header(scenario: Scenario, problems: Problems, expected_slug: str | N
         problems.error("format_version", f"write format_version = {FORMAT_VERSION}")
     if not SLUG_RE.match(scenario.slug):
         problems.error("slug", f"'{scenario.slug}' is not a slug: use lower-case letters, "
-                       "digits and dashes (le-port-143-en-clair)")
+                       "digits and dashes (mon-scenario)")
     elif expected_slug is not None and scenario.slug != expected_slug:
         problems.error("slug", f"'{scenario.slug}' must equal the file name '{expected_slug}' — "
                        f"rename the file to {scenario.slug}.toml or write slug = "
@@ -479,13 +480,15 @@ def _check_matcher(
     *,
     is_objective: bool = False,
 ) -> None:
-    kinds = [k for k in ("event", "trace", "mailbox") if getattr(matcher, k) is not None]
+    kinds = [k for k in ("event", "trace", "mailbox", "storage")
+             if getattr(matcher, k) is not None]
     if not kinds:
-        problems.error(path, "say what proves it: event = \"…\", trace = \"…\" or mailbox = \"…\"")
+        problems.error(path, "say what proves it: event = \"…\", trace = \"…\", mailbox = \"…\" "
+                       "or storage = \"…\"")
         return
     if len(kinds) > 1:
-        problems.error(f"{path}.{kinds[1]}", f"a matcher is an event, a trace or a mailbox: "
-                       f"keep only one of {' and '.join(kinds)}")
+        problems.error(f"{path}.{kinds[1]}", f"a matcher is an event, a trace, a mailbox or a "
+                       f"device's storage: keep only one of {' and '.join(kinds)}")
         return
     kind = kinds[0]
     before = len(problems.errors)
@@ -524,6 +527,9 @@ def _check_matcher(
         _check_event(matcher, path, problems)
     elif kind == "trace":
         _check_trace(matcher, path, problems, is_objective)
+    elif kind == "storage":
+        _check_storage(matcher, path, problems)
+        return
     if len(problems.errors) > before or not reachability:
         return  # reachability means little while the matcher itself is wrong
     if kind == "mailbox":
@@ -565,11 +571,29 @@ def _check_trace(matcher: Matcher, path: str, problems: Problems, is_objective: 
     counted = (matcher.inbox_at_least, matcher.inbox_at_most)
     if any(v is not None for v in counted) and operation not in ("fetch", "list", "any"):
         problems.error(f"{path}.inbox_at_least", "only fetch and list see the inbox's messages")
+    downloads = (matcher.downloaded_at_least, matcher.downloaded_at_most,
+                 matcher.duplicates_at_least, matcher.duplicates_at_most)
+    if any(v is not None for v in downloads) and operation not in ("fetch", "any"):
+        problems.error(f"{path}.downloaded_at_least", "only fetch downloads messages (POP3)")
     if matcher.subject is not None and operation not in ("read", "fetch", "list", "any"):
         problems.error(f"{path}.subject", "only read, fetch and list show subjects")
     if is_objective and matcher.ok is None and not errors:
         problems.error(f"{path}.ok", "a failed operation would satisfy this objective: add "
                        "ok = true (or the error it must show)")
+
+
+def _check_storage(matcher: Matcher, path: str, problems: Problems) -> None:
+    if not (matcher.storage or "").strip():
+        problems.error(f"{path}.storage", "name the device's local folder (INBOX: what POP3 "
+                       "downloaded)")
+    if matcher.device is None:
+        problems.error(f"{path}.device", "a storage belongs to one device: add device = \"…\"")
+    for key in ("devices", "times"):
+        if getattr(matcher, key) not in ((), 1):
+            problems.error(f"{path}.{key}", f"a storage is checked as it is: remove {key}")
+    if (matcher.at_least is not None and matcher.at_most is not None
+            and matcher.at_least > matcher.at_most):
+        problems.error(f"{path}.at_least", "at_least is more than at_most: nothing can match")
 
 
 def _check_mailbox(
@@ -732,10 +756,13 @@ def _check_step(scenario: Scenario, step: Step, path: str, problems: Problems) -
                        + did_you_mean(step.do, STEP_ACTIONS))
     if step.do == "send" and not step.to:
         problems.error(f"{path}.to", "say who to send it to: to = [\"…\"]")
-    if step.do in ("read", "move", "delete") and step.message is None:
+    if step.do in ("read", "move", "delete", "archive") and step.message is None:
         problems.error(f"{path}.message", "say which message: part of its subject")
-    if step.do == "move" and step.target is None:
+    if step.do in ("move", "archive") and step.target is None:
         problems.error(f"{path}.target", "say which folder to move it to")
+    if step.do == "reinstall" and not scenario.device(step.device or "").reinstall:
+        problems.error(f"{path}.do", f"'{step.device}' cannot be reinstalled here — add "
+                       "reinstall = true to that device")
     if step.expect_error is not None and step.expect_error not in CATALOGUE:
         problems.error(f"{path}.expect_error", f"unknown error '{step.expect_error}'"
                        + did_you_mean(step.expect_error, CATALOGUE))

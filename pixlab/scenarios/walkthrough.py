@@ -83,8 +83,10 @@ def _play_step(
         engine.reset_password(attempt_id)
         return None
     device = step.device or ""
+    if step.do == "reinstall":
+        return engine.reinstall(attempt_id, device, locals_[device])
     uid = None
-    if step.do in ("read", "move", "delete"):
+    if step.do in ("read", "move", "delete", "archive"):
         wanted = fill(local(step.message, attempt.lang), values)
         uid = _find_uid(engine, attempt.address, step.folder, wanted)
     return engine.run(
