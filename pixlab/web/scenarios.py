@@ -130,12 +130,16 @@ def device_settings(slug: str, device_id: str) -> ResponseReturnValue:
         return redirect(url_for(".play", slug=slug, reglages=device_id, _anchor="reglages"))
     device = service.player_device(learner, attempt, device_id)
     outcome = service.save_and_test(learner, attempt, device, request.form)
-    if not wants_fragment():
+    status = sandbox.STATUS_CODES.get(outcome.status, 200)
+    if not wants_fragment() and outcome.status in ("tested", "saved"):
         return redirect(url_for(".play", slug=slug, reglages=device_id, essai=outcome.trace_id,
                                 _anchor="resultat" if outcome.trace_id else "reglages"), 303)
+    if not wants_fragment():  # the form to correct or confirm, in the whole page
+        return render_template("scenarios/player.html", **service.player_context(
+            service.scenario_or_404(slug), learner, attempt, device_id, outcome)), status
     body = render_template("scenarios/_device_settings.html", slug=slug, outcome=outcome,
                            **service.settings_context(learner, attempt, device, outcome))
-    response = Response(body, sandbox.STATUS_CODES.get(outcome.status, 200))
+    response = Response(body, status)
     response.headers["HX-Trigger"] = CHANGED_EVENT  # the panes and the objectives look again
     return response
 

@@ -451,7 +451,9 @@ def save_and_test(learner: LearnerInfo, attempt: Attempt, device: PlayerDevice,
     assert lab is not None
     merged = MultiDict(sandbox.form_from_device(device.info).typed)
     for name in (n for k, n in _FORM_NAMES.items() if k in device.editable):
-        merged.setlist(name, form.getlist(name))
+        # Locked fields are disabled, so the browser leaves them out; a ticked box is there.
+        if name in form or name == "accepted_cleartext":
+            merged.setlist(name, form.getlist(name))
     merged["action"] = form.get("action", "save")
     settings = sandbox.read_settings_form(merged)
     if settings.errors:
@@ -594,10 +596,13 @@ def sheet(scenario: Scenario, attempt: Attempt) -> sandbox.ConnectionSheet:
 
 
 def player_context(scenario: Scenario, learner: LearnerInfo, attempt: Attempt,
-                   chosen: str | None) -> dict[str, Any]:
-    """Everything the player page shows."""
+                   chosen: str | None,
+                   outcome: sandbox.SettingsOutcome | None = None) -> dict[str, Any]:
+    """Everything the player page shows (with the settings form as a post left it)."""
     devices = player_devices(learner, attempt)
     selected = next((d for d in devices if d.spec_id == chosen), devices[0] if devices else None)
+    if selected and outcome:
+        selected.outcome = outcome
     return {
         "scenario": scenario, "attempt": attempt, "learner": learner,
         "sheet": sheet(scenario, attempt), "objectives": objectives(scenario, attempt),
