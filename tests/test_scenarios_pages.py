@@ -175,7 +175,15 @@ def test_scenario_1_in_english_tests_imap_993_and_is_done(player: Player) -> Non
         "incoming_security": "tls", "incoming_auth": "normal", "incoming_username": address,
         "action": "test-incoming"}, headers={"HX-Request": "true"})
     assert response.status_code == 200 and "pixlab-mail-changed" in response.headers["HX-Trigger"]
+    page = player.get(f"/scenarios/{FIRST}")  # the IMAP pane fetches the mail
+    assert "Welcome" in page
+    items = [item for item in page.split("<li") if "message=" in item and "Welcome" in item]
+    assert items, "no welcome message in the computer's pane"
+    link = re.search(r'href="([^"]+)"', items[0])
+    opened = player.get(link.group(1).replace("&amp;", "&"))  # type: ignore[union-attr]
+    assert "reading" in opened
     page = player.get(f"/scenarios/{FIRST}")
+    assert page.count('class="objective met') == 3, re.findall(r'objective (?:met|todo)', page)
     assert "The debrief" in page and "Mission accomplished" in page
 
 
