@@ -78,13 +78,13 @@ def objectives(slug: str) -> ResponseReturnValue:
     _learner, attempt = service.current_attempt(slug)
     if not wants_fragment():
         return redirect(url_for(".play", slug=slug))
-    was_playing = attempt.playing
     attempt, newly = service.refresh(attempt)
     response = Response(render_template("scenarios/_objectives.html", scenario=scenario,
                                         attempt=attempt, newly=newly,
                                         objectives=service.objectives(scenario, attempt)))
-    if was_playing and not attempt.playing:
-        response.headers["HX-Refresh"] = "true"  # the debrief and the quiz take the page
+    if not attempt.playing:
+        # Only a page of a running attempt polls: it ended, the debrief and the quiz come now.
+        response.headers["HX-Refresh"] = "true"
     return response
 
 
