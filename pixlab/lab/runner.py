@@ -247,7 +247,9 @@ class Lab:
             raise LoginRefused("locked")
         account = self.store.authenticate(user, password)
         if account is None:
-            self.lockouts.failed(address)
+            # Only real accounts lock: a name that exists nowhere has nothing to protect.
+            if self.store.account(address) is not None:
+                self.lockouts.failed(address)
             self.refuse_login(conn, mechanism, "wrong user name or password", user, **details)
             raise LoginRefused("credentials")
         if not self.connections.claim_account(conn, account.address):
