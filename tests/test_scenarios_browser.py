@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from test_sandbox_browser import served, serious_violations
+from test_sandbox_browser import serious_violations, served
 
 from pixlab.lab.runner import Lab
 from pixlab.web import create_app

@@ -50,8 +50,12 @@ FIRST_POSITION = 100  # device rows of attempts start here, above the sandbox's 
 PER_ATTEMPT = 4  # positions kept for one attempt's devices (a scenario has 1 to 3)
 LEVELS = {"novice": _l("Novice"), "indépendant": _l("Indépendant"), "avancé": _l("Avancé"),
           "expert": _l("Expert")}
-COMPETENCES = {"2.1": _l("Interagir"), "4.1": _l("Sécuriser l'environnement numérique"),
-               "5.1": _l("Résoudre des problèmes techniques")}
+COMPETENCES = {"1.2": _l("Gérer des données"), "2.1": _l("Interagir"),
+               "2.2": _l("Partager et publier"),
+               "4.1": _l("Sécuriser l'environnement numérique"),
+               "4.2": _l("Protéger les données personnelles et la vie privée"),
+               "5.1": _l("Résoudre des problèmes techniques"),
+               "5.2": _l("Construire un environnement numérique")}
 STATUS_LABELS = {"new": _l("Pas commencé"), PLAYING: _l("En cours"), COMPLETED: _l("Terminé"),
                  GIVEN_UP: _l("Abandonné")}
 
