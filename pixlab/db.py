@@ -64,7 +64,9 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("folder_id", "uid"),
-        Index("ix_messages_account", "account_id"),
+        # Covering (account_id, size): a quota sum reads this index alone, never the
+        # rows with their message bytes. SMTP sums it at RCPT, at DATA and in the append.
+        Index("ix_messages_account_size", "account_id", "size"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"))
