@@ -555,6 +555,14 @@ class ScenarioEngine:
         self.attempts.update(attempt_id, change)
         return self.storage_changed(attempt_id, device_id, local)
 
+    def storage(self, attempt_id: int, device_id: str, local: LocalMail) -> LocalMail:
+        """The device's storage as its mail program sees it (after a reinstall: UIDs forgotten).
+
+        Pages that fetch with their own client pass this to `fetch`, as `run` does.
+        """
+        forgotten = set(self._record(attempt_id).state.forgotten.get(device_id, ()))
+        return _Forgetful(local, forgotten) if forgotten else local
+
     def storage_changed(self, attempt_id: int, device_id: str, local: Any) -> Outcome:
         """Judge a device's own storage again, after a change made on the device alone.
 

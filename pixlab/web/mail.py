@@ -41,7 +41,7 @@ def mailbox(device_id: int) -> ResponseReturnValue:
     """One device's mail: a folder, its messages and maybe one opened."""
     lab, learner, device = service.require_device(device_id)
     view = service.mail_view(lab, learner, device, request.args.get("dossier", "INBOX"),
-                             request.args.get("message"))
+                             request.args.get("message"), here=bool(request.args.get("ici")))
     fetched = service.trace_record(learner, request.args.get("releve", type=int) or 0)
     return _pane(view, fetched)
 
@@ -68,17 +68,37 @@ def archive(device_id: int) -> ResponseReturnValue:
 
 @bp.post("/appareils/<int:device_id>/supprimer")
 def delete(device_id: int) -> ResponseReturnValue:
-    """Delete the opened message (IMAP: to the Trash, then for good)."""
+    """Delete the opened message (IMAP: to the Trash, then for good; or on the device)."""
+    if request.form.get("ici"):
+        return _change(device_id, lambda _lab, _learner, device, _folder, ref:
+                       service.delete_here(device, ref), here=True)
     return _change(device_id, service.delete_message)
 
 
-def _change(device_id: int, act: Callable[..., int | None]) -> ResponseReturnValue:
+@bp.post("/appareils/<int:device_id>/deplacer")
+def move(device_id: int) -> ResponseReturnValue:
+    """IMAP: move the opened message to another folder of the server."""
+    target = request.form.get("cible", "")
+    return _change(device_id, lambda lab, learner, device, folder, ref: service.move_message(
+        lab, learner, device, folder, ref, target))
+
+
+@bp.post("/appareils/<int:device_id>/archiver-ici")
+def archive_here(device_id: int) -> ResponseReturnValue:
+    """IMAP: keep the opened message in a folder of the device, and free its room on the server."""
+    target = request.form.get("cible", "")
+    return _change(device_id, lambda lab, learner, device, folder, ref: service.archive_here(
+        lab, learner, device, folder, ref, target))
+
+
+def _change(device_id: int, act: Callable[..., int | None],
+            here: bool = False) -> ResponseReturnValue:
     lab, learner, device = service.require_device(device_id)
     folder, ref = request.form.get("dossier", "INBOX"), request.form.get("message", "")
     failed = act(lab, learner, device, folder, ref)
     if not wants_fragment():
-        return redirect(_back(device.id, dossier=folder, releve=failed), 303)
-    view = service.mail_view(lab, learner, device, folder, None)
+        return redirect(_back(device.id, dossier=folder, releve=failed, ici=here or None), 303)
+    view = service.mail_view(lab, learner, device, folder, None, here=here)
     return _changed(_pane(view, service.trace_record(learner, failed or 0)), device.id)
 
 
@@ -86,6 +106,9 @@ def _change(device_id: int, act: Callable[..., int | None]) -> ResponseReturnVal
 def compose(device_id: int) -> ResponseReturnValue:
     """Write a message and send it with the device's outgoing settings."""
     lab, learner, device = service.require_device(device_id)
+    elsewhere = service.device_page(device, "compose")
+    if elsewhere:  # a scenario's device writes inside its player, where the engine sees it
+        return redirect(elsewhere, 303 if request.method == "POST" else 302)
     if request.method == "GET":
         return _compose_page(device, service.Draft(), None)
     draft = service.read_draft(request.form)

@@ -82,6 +82,9 @@ def add_device() -> ResponseReturnValue:
 def settings(device_id: int) -> ResponseReturnValue:
     """Thunderbird's manual configuration: save, and test with the button pressed."""
     lab, learner, device = service.require_device(device_id)
+    elsewhere = service.device_page(device, "settings")
+    if elsewhere:  # a scenario's device: only its player's form is seen by the scenario
+        return redirect(elsewhere, 303 if request.method == "POST" else 302)
     if request.method == "GET":
         outcome = service.SettingsOutcome("shown", service.form_from_device(device), device)
         return _settings_page(outcome, request.args.get("essai", type=int))
@@ -110,6 +113,9 @@ def _settings_page(outcome: service.SettingsOutcome, trace_id: int | None) -> st
 def accept_risk(device_id: int) -> ResponseReturnValue:
     """"Confirmer l'exception de sécurité": trust a certificate anyway (and it is recorded)."""
     _lab, _learner, device = service.require_device(device_id)
+    elsewhere = service.device_page(device, "settings")
+    if elsewhere:
+        return redirect(elsewhere, 303)
     host = request.form.get("host", "")
     if host:
         service.devices().accept_risk(device, host)

@@ -66,8 +66,33 @@ def lang() -> str:
 
 
 def device_label(device: DeviceInfo) -> str:
-    """"Ordinateur" or "Téléphone"."""
-    return str(DEVICE_LABELS.get(device.kind, device.kind))
+    """"Ordinateur" or "Téléphone", or the name another feature gives its device."""
+    named = _ask("pixlab.device_labels", device)
+    return str(named) if named else str(DEVICE_LABELS.get(device.kind, device.kind))
+
+
+def _ask(hook: str, device: DeviceInfo, *args: Any) -> Any:
+    """The first answer of the resolvers another feature registered for its devices, or None.
+
+    A feature whose devices live elsewhere (a scenario's) registers
+    `resolver(device, *args)` in `app.extensions[hook]`; it answers None for others.
+    """
+    for resolver in current_app.extensions.get(hook, ()):
+        found = resolver(device, *args)
+        if found is not None:
+            return found
+    return None
+
+
+def local_archives(device: DeviceInfo) -> tuple[str, ...]:
+    """The device's own folders that "Archiver sur l'appareil" offers (none in the sandbox)."""
+    found = _ask("pixlab.device_local_archives", device)
+    return tuple(found) if found else ()
+
+
+def storage_changed(device: DeviceInfo, local: LocalMailbox) -> None:
+    """Tell the feature that follows the device (a scenario) that its own storage changed."""
+    _ask("pixlab.device_storage_changed", device, local)
 
 
 def device_page(device: DeviceInfo, page: str) -> str | None:
@@ -528,17 +553,44 @@ class MailView:
     message: ReadMessage | None = None
     error: TraceView | None = None
     error_trace_id: int | None = None
+    here: bool = False  # the folder shown is one of the device's own (IMAP: not the server's)
+    local_folders: list[FolderRow] = field(default_factory=list)  # IMAP: the device's own
+    archive_targets: tuple[str, ...] = ()  # "Archiver sur l'appareil" into these
+
+    @property
+    def move_targets(self) -> list[FolderRow]:
+        """IMAP: the server's folders a message of this folder can be moved to."""
+        if self.mode != "imap" or self.here:
+            return []
+        return [f for f in self.folders if f.name != self.folder]
 
 
 def mail_view(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str,
-              ref: str | None) -> MailView:
-    """A device's mailbox: IMAP asks the server now; POP3 shows what the device downloaded."""
+              ref: str | None, here: bool = False) -> MailView:
+    """A device's mailbox: IMAP asks the server now; POP3 shows what the device downloaded.
+
+    `here` shows one of an IMAP device's own folders (a local archive) instead.
+    """
     folder = folder or "INBOX"
     if not device.configured:
         return MailView(device, "unconfigured", folder)
     if device.incoming.protocol == "pop3":
         return _local_view(device, folder, ref)
-    return _imap_view(lab, learner, device, folder, ref)
+    targets = local_archives(device)
+    local = devices().local(device.id)
+    counts = local.counts()
+    kept = dict.fromkeys((*targets, *(n for n in counts if n not in ("INBOX", "Sent"))))
+    own = [FolderRow(name, name, counts.get(name, 0)) for name in kept]
+    if here and any(f.name == folder for f in own):
+        view = MailView(device, "imap", folder, here=True)
+        _fill_local(view, local, folder, ref)
+        overview = client_for(lab, learner, device).fetch()
+        names = [f["name"] for f in overview.result.get("folders", [])]
+        view.folders = [FolderRow(n, folder_label(n), None) for n in ordered_folders(names)]
+    else:
+        view = _imap_view(lab, learner, device, folder, ref)
+    view.local_folders, view.archive_targets = own, targets
+    return view
 
 
 def _local_view(device: DeviceInfo, folder: str, ref: str | None) -> MailView:
@@ -547,6 +599,12 @@ def _local_view(device: DeviceInfo, folder: str, ref: str | None) -> MailView:
     folder = folder if folder in LOCAL_FOLDERS else "INBOX"
     view = MailView(device, "pop3", folder,
                     [FolderRow(f, folder_label(f), counts.get(f, 0)) for f in LOCAL_FOLDERS])
+    _fill_local(view, local, folder, ref)
+    return view
+
+
+def _fill_local(view: MailView, local: LocalMailbox, folder: str, ref: str | None) -> None:
+    """A folder of the device's own storage: its messages, and the one opened."""
     for info in local.messages(folder):
         view.messages.append(_row(str(info.id), info.raw, info.seen))
     if ref and ref.isdigit():
@@ -556,7 +614,6 @@ def _local_view(device: DeviceInfo, folder: str, ref: str | None) -> MailView:
             view.message = read_message(ref, opened.raw)
             for row in view.messages:
                 row.seen = row.seen or row.ref == ref
-    return view
 
 
 def _imap_view(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str,
@@ -676,13 +733,53 @@ def delete_message(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: s
     return _change(lab, learner, device, folder, ref, None)
 
 
+def delete_here(device: DeviceInfo, ref: str) -> None:
+    """Delete a message of the device's own storage (nothing reaches the server)."""
+    local = devices().local(device.id)
+    if ref.isdigit() and local.delete(int(ref)):
+        storage_changed(device, local)
+
+
+def move_message(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str, ref: str,
+                 target: str) -> int | None:
+    """IMAP: move a message to another folder of the server; a trace id when refused."""
+    if not target or target == folder or device.incoming.protocol == "pop3":
+        return None
+    return _change(lab, learner, device, folder, ref, target)
+
+
+def archive_here(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str, ref: str,
+                 target: str) -> int | None:
+    """IMAP: copy a message into one of the device's own folders, then delete it on the server.
+
+    It frees room on the server and keeps the message on this device only, as
+    "Archiver dans un dossier local" does in a real mail program.
+    """
+    if not ref.isdigit() or target not in local_archives(device):
+        return None
+    client = client_for(lab, learner, device)
+    local = devices().local(device.id)
+    trace = client.read(folder, int(ref))
+    raw = trace.result.get("raw") if trace.ok else None
+    if raw:
+        local.keep_copy(target, bytes(raw))
+        storage_changed(device, local)
+        trace = client.delete(folder, int(ref))
+    if trace.ok and raw:
+        return None
+    data = snapshot(trace, lab, client.settings, client.settings.incoming, client.timeout)
+    return devices().record_trace(learner.id, device.id, "change", False, {"traces": [data]})
+
+
 def _change(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str, ref: str,
             target: str | None) -> int | None:
     if not ref.isdigit():
         return None
     if device.incoming.protocol == "pop3":
         local = devices().local(device.id)
-        local.move(int(ref), target) if target else local.delete(int(ref))
+        changed = local.move(int(ref), target) if target else local.delete(int(ref))
+        if changed:
+            storage_changed(device, local)
         return None
     client = client_for(lab, learner, device)
     if target is None and folder != "Trash":
@@ -750,7 +847,9 @@ def send_draft(lab: Lab, learner: LearnerInfo, device: DeviceInfo, draft: Draft)
         copy["Date"] = formatdate()
         copy["Message-ID"] = trace.result.get("message_id", "")
         copy.set_content(draft.body)
-        LocalMailbox(lab.engine, device.id).keep_copy("Sent", copy.as_bytes())
+        local = LocalMailbox(lab.engine, device.id)
+        local.keep_copy("Sent", copy.as_bytes())
+        storage_changed(device, local)
     return devices().record_trace(learner.id, device.id, "send", trace.ok,
                                   {"traces": [data], "to": to, "subject": draft.subject})
 

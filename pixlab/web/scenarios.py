@@ -63,9 +63,16 @@ def play(slug: str) -> ResponseReturnValue:
     if learner is None or attempt is None:
         return render_template("scenarios/intro.html", scenario=scenario)
     attempt, _newly = service.refresh(attempt)
-    chosen = request.args.get("reglages")
+    writer = request.args.get("ecrire")
+    sent = request.args.get("envoi", type=int)
+    writing: str | service.Writing | None = writer
+    if writer and sent:  # after a sending without JavaScript: its result above a fresh form
+        writing = service.Writing(service.player_device(learner, attempt, writer),
+                                  sandbox.Draft(), sent)
+    context = service.player_context(scenario, learner, attempt, request.args.get("reglages"),
+                                     writing=writing)
     return render_template(
-        "scenarios/player.html", **service.player_context(scenario, learner, attempt, chosen),
+        "scenarios/player.html", **context, new_password=bool(request.args.get("nouveau")),
         record=sandbox.trace_record(learner, request.args.get("essai", type=int) or 0),
         fetched=sandbox.trace_record(learner, request.args.get("releve", type=int) or 0),
     )
@@ -150,3 +157,37 @@ def accept_risk(slug: str, device_id: str) -> ResponseReturnValue:
     learner, attempt = service.current_attempt(slug)
     service.accept_risk(learner, attempt, device_id, request.form.get("host", ""))
     return redirect(url_for(".play", slug=slug, reglages=device_id, _anchor="reglages"), 303)
+
+
+@bp.post("/<slug>/appareils/<device_id>/ecrire")
+def compose(slug: str, device_id: str) -> ResponseReturnValue:
+    """Write and send a message from a device, inside the player (the engine judges it)."""
+    learner, attempt = service.current_attempt(slug)
+    writing = service.write(learner, attempt, device_id, request.form)
+    if writing.trace_id and not wants_fragment():
+        return redirect(url_for(".play", slug=slug, ecrire=device_id, envoi=writing.trace_id,
+                                _anchor="ecrire"), 303)
+    context = service.compose_context(learner, attempt, writing)
+    if wants_fragment():
+        response = Response(render_template("mail/_compose.html", **context, learner=learner),
+                            writing.status)
+        response.headers["HX-Trigger"] = CHANGED_EVENT
+        return response
+    return render_template("scenarios/player.html", **service.player_context(
+        service.scenario_or_404(slug), learner, attempt, None, writing=writing)), writing.status
+
+
+@bp.post("/<slug>/appareils/<device_id>/reinstaller")
+def reinstall(slug: str, device_id: str) -> ResponseReturnValue:
+    """"Réinstaller le logiciel" on a device whose scenario offers it."""
+    learner, attempt = service.current_attempt(slug)
+    service.reinstall(learner, attempt, device_id)
+    return redirect(url_for(".play", slug=slug, _anchor=f"reinstaller-{device_id}"), 303)
+
+
+@bp.post("/<slug>/mot-de-passe")
+def reset_password(slug: str) -> ResponseReturnValue:
+    """The IT service's reset page: a new password, the account unlocked."""
+    _learner, attempt = service.current_attempt(slug)
+    service.reset_password(attempt)
+    return redirect(url_for(".play", slug=slug, nouveau=1, _anchor="reinitialisation"), 303)

@@ -36,7 +36,7 @@ from pixlab.scenarios.engine import (
 )
 from pixlab.scenarios.loader import BrokenScenario, Catalogue, configured_dirs, load_catalogue
 from pixlab.scenarios.progress import COMPLETED, GIVEN_UP, PLAYING
-from pixlab.scenarios.schema import Question, Scenario, local
+from pixlab.scenarios.schema import DeviceSpec, Question, Scenario, local
 from pixlab.scenarios.settings import SettingError
 from pixlab.web import current_lab
 from pixlab.web import sandbox_service as sandbox
@@ -67,6 +67,9 @@ def init_app(app: Any) -> None:
     """Give the scenarios' devices their own world in the sandbox's mail client."""
     app.extensions.setdefault("pixlab.client_factories", []).append(scenario_client)
     app.extensions.setdefault("pixlab.device_pages", []).append(device_page)
+    app.extensions.setdefault("pixlab.device_labels", []).append(device_name)
+    app.extensions.setdefault("pixlab.device_local_archives", []).append(local_archives)
+    app.extensions.setdefault("pixlab.device_storage_changed", []).append(storage_changed)
 
 
 def engine() -> ScenarioEngine:
@@ -335,8 +338,13 @@ class ObservedClient(MailClient):
         return self._seen(super().test_outgoing())
 
     def fetch(self, local: LocalMail | None = None) -> Trace:
-        """Fetch the mail, judged."""
-        return self._seen(super().fetch(local))
+        """Fetch the mail, judged with the device's storage (a reinstalled program forgets)."""
+        if local is None:
+            return self._seen(super().fetch(None))
+        storage = self._engine.storage(self._attempt_id, self._device_id, local)
+        trace = super().fetch(storage)
+        self._engine.observe(self._attempt_id, trace, self._device_id, local=local)
+        return trace
 
     def list_folder(self, folder: str) -> Trace:
         """List a folder, judged."""
@@ -359,19 +367,56 @@ class ObservedClient(MailClient):
         return self._seen(super().send(to, subject, body))
 
 
-def device_page(device: DeviceInfo, page: str) -> str | None:
-    """The player's page for a scenario's device: its settings, or the player itself."""
+def _spec_of(device: DeviceInfo) -> tuple[Attempt, DeviceSpec] | None:
+    """The attempt and the scenario's device that a device row plays, if it is one."""
     where = attempt_of_device(device)
     if where is None:
         return None
     try:
         attempt = engine().get(where[0])
-        spec = engine().scenario(attempt.slug).devices[where[1]]
-    except (KeyError, IndexError):
+        return attempt, engine().scenario(attempt.slug).devices[where[1]]
+    except (KeyError, IndexError, UnknownScenario):
         return None
+
+
+def device_page(device: DeviceInfo, page: str) -> str | None:
+    """The player's page for a scenario's device: its settings, writing, or the player itself."""
+    found = _spec_of(device)
+    if found is None:
+        return None
+    attempt, spec = found
     if page == "settings":
         return url_for("scenarios.play", slug=attempt.slug, reglages=spec.id, _anchor="reglages")
+    if page == "compose":
+        return url_for("scenarios.play", slug=attempt.slug, ecrire=spec.id, _anchor="ecrire")
     return url_for("scenarios.play", slug=attempt.slug)
+
+
+def device_name(device: DeviceInfo) -> str | None:
+    """The name the scenario gives its device ("Ordinateur du CDI")."""
+    found = _spec_of(device)
+    return text(found[1].name, found[0]) if found else None
+
+
+def local_archives(device: DeviceInfo) -> tuple[str, ...] | None:
+    """The device's own folders that the scenario's objectives and mistakes look at."""
+    found = _spec_of(device)
+    if found is None:
+        return None
+    attempt, spec = found
+    scenario = engine().scenario(attempt.slug)
+    matchers = [o.when for o in scenario.objectives] + [m.when for m in scenario.mistakes]
+    names = [w.storage for w in matchers if w.kind == "storage" and w.device == spec.id]
+    return tuple(dict.fromkeys(n for n in names if n and n != "INBOX"))
+
+
+def storage_changed(device: DeviceInfo, local: LocalMail) -> bool | None:
+    """A device's storage changed on the device alone: the scenario judges it again."""
+    found = _spec_of(device)
+    if found is None:
+        return None
+    engine().storage_changed(found[0].id, found[1].id, local)
+    return True
 
 
 def scenario_client(lab: Lab, learner: LearnerInfo, device: DeviceInfo) -> MailClient | None:
@@ -404,6 +449,7 @@ class PlayerDevice:
     editable: frozenset[str]
     outcome: sandbox.SettingsOutcome
     mail: sandbox.MailView | None = None
+    reinstall: bool = False  # the player offers "Réinstaller le logiciel"
 
     @property
     def locked_fields(self) -> list[str]:
@@ -421,13 +467,15 @@ def player_devices(learner: LearnerInfo, attempt: Attempt,
     assert lab is not None
     rows = device_rows(learner, attempt)
     result = []
+    specs = {spec.id: spec for spec in engine().scenario(attempt.slug).devices}
     for view in engine().devices(attempt.id):
         info = rows[view.id]
         outcome = sandbox.SettingsOutcome("shown", sandbox.form_from_device(info), info)
         mail = None
         if with_mail and attempt.playing:
             mail = sandbox.mail_view(lab, learner, info, "INBOX", None)
-        result.append(PlayerDevice(view.id, text(view.name), info, view.editable, outcome, mail))
+        result.append(PlayerDevice(view.id, text(view.name), info, view.editable, outcome, mail,
+                                   specs[view.id].reinstall))
     return result
 
 
@@ -601,13 +649,22 @@ def sheet(scenario: Scenario, attempt: Attempt) -> sandbox.ConnectionSheet:
 
 def player_context(scenario: Scenario, learner: LearnerInfo, attempt: Attempt,
                    chosen: str | None,
-                   outcome: sandbox.SettingsOutcome | None = None) -> dict[str, Any]:
-    """Everything the player page shows (with the settings form as a post left it)."""
+                   outcome: sandbox.SettingsOutcome | None = None,
+                   writing: str | Writing | None = None) -> dict[str, Any]:
+    """Everything the player page shows (with the settings form as a post left it).
+
+    `writing` opens a device's compose form: its id, or what a sending left.
+    """
     devices = player_devices(learner, attempt)
     selected = next((d for d in devices if d.spec_id == chosen), devices[0] if devices else None)
     if selected and outcome:
         selected.outcome = outcome
+    if isinstance(writing, str):
+        writer = next((d for d in devices if d.spec_id == writing), None)
+        writing = Writing(writer, sandbox.Draft()) if writer and attempt.playing else None
+    compose = compose_context(learner, attempt, writing) if writing else {}
     return {
+        "offers_reset": offers_reset(attempt), **compose,
         "scenario": scenario, "attempt": attempt, "learner": learner,
         "sheet": sheet(scenario, attempt), "objectives": objectives(scenario, attempt),
         "mistakes": mistakes(scenario, attempt), "hints": hints(attempt),
@@ -629,6 +686,72 @@ def settings_context(learner: LearnerInfo, attempt: Attempt, device: PlayerDevic
                             device_id=device.spec_id),
         "account_address": attempt.address, "locked_fields": device.locked_fields,
         "settings_outcome": outcome, "settings_record": record,
+    }
+
+
+def offers_reset(attempt: Attempt) -> bool:
+    """Whether the IT service's reset page is in the player: a device takes a typed password."""
+    return any("password" in view.editable for view in engine().devices(attempt.id))
+
+
+def reset_password(attempt: Attempt) -> None:
+    """The IT service's reset page: a new password (the sheet shows it), the account unlocked."""
+    if attempt.playing and offers_reset(attempt):
+        engine().reset_password(attempt.id)
+
+
+def reinstall(learner: LearnerInfo, attempt: Attempt, spec_id: str) -> None:
+    """"Réinstaller le logiciel": it keeps its messages and forgets which ones it downloaded."""
+    device = player_device(learner, attempt, spec_id)
+    if not attempt.playing or not device.reinstall:
+        return
+    engine().reinstall(attempt.id, spec_id, sandbox.devices().local(device.info.id))
+
+
+@dataclass
+class Writing:
+    """The compose form of a device in the player, and what the last sending did."""
+
+    device: PlayerDevice
+    draft: sandbox.Draft
+    trace_id: int | None = None
+    wait: int = 0
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of the answer to the form."""
+        return 429 if self.wait else 422 if self.draft.errors else 200
+
+
+def write(learner: LearnerInfo, attempt: Attempt, spec_id: str,
+          form: MultiDict[str, str]) -> Writing:
+    """Send the compose form with the device's outgoing settings (the engine judges it)."""
+    lab = current_lab()
+    assert lab is not None
+    device = player_device(learner, attempt, spec_id)
+    draft = sandbox.read_draft(form)
+    if not attempt.playing:
+        return Writing(device, draft)
+    wait = 0 if draft.errors else sandbox.seconds_to_wait(learner)
+    if draft.errors or wait or device.info.outgoing.missing():
+        return Writing(device, draft, wait=wait)
+    trace_id = sandbox.send_draft(lab, learner, device.info, draft)
+    return Writing(device, sandbox.Draft(), trace_id)
+
+
+def compose_context(learner: LearnerInfo, attempt: Attempt, writing: Writing) -> dict[str, Any]:
+    """What the sandbox's compose partial needs to write from a scenario's device."""
+    spec_id = writing.device.spec_id
+    record = sandbox.trace_record(learner, writing.trace_id) if writing.trace_id else None
+    return {
+        "writing": writing, "draft": writing.draft, "wait": writing.wait, "compose_record": record,
+        "compose_device": writing.device.info, "from_address": attempt.address,
+        "compose_action": url_for("scenarios.compose", slug=attempt.slug, device_id=spec_id),
+        "compose_back": url_for("scenarios.play", slug=attempt.slug),
+        "compose_settings": url_for("scenarios.play", slug=attempt.slug, reglages=spec_id,
+                                    _anchor="reglages"),
+        "lab_domains": sandbox.lab_domains(),
+        "outside_lab": sandbox.outside_lab(record.details.get("to", [])) if record else [],
     }
 
 
