@@ -44,7 +44,7 @@ def test_a_newcomer_plays_scenario_2_in_french_to_the_end(serve: str, page: Page
     page.get_by_label("Oui, pour toujours").check()
     page.get_by_role("button", name="Enregistrer sans tester").click()
     expect(page.locator("#reglages")).to_contain_text("Réglages enregistrés")
-    page.get_by_role("button", name="Relever le courrier (Ordinateur)").click()
+    page.get_by_role("button", name="Relever le courrier (Ordinateur familial)").click()
     expect(objectives.locator("#objectif-ordinateur-garde .mark")).to_contain_text("Atteint")
     page.get_by_role("button", name="Relever le courrier (Téléphone)").click()
     # The last objective ticks itself, then the page turns to the debrief.

@@ -240,3 +240,20 @@ def test_the_rate_limit_applies_to_a_scenarios_tests(lab: Lab, tmp_path: Path) -
     assert first.status_code == 200
     second = player.post(path, {"action": "test-incoming"}, headers={"HX-Request": "true"})
     assert second.status_code == 429 and "Doucement" in second.get_data(as_text=True)
+
+
+def test_a_scenario_device_is_set_written_from_and_named_only_in_its_player(
+    player: Player,
+) -> None:
+    page = player.start()
+    base = f"/scenarios/{SLUG}"
+    computer = re.findall(r'action="/bac-a-sable/appareils/(\d+)/relever"', page)[0]
+    # The sandbox's own settings and compose pages send the learner back to the player.
+    settings = player.client.get(f"/bac-a-sable/appareils/{computer}/reglages")
+    assert settings.status_code == 302 and settings.location.startswith(f"{base}?reglages=")
+    compose = player.client.get(f"/bac-a-sable/appareils/{computer}/ecrire")
+    assert compose.status_code == 302 and "ecrire=ordinateur" in compose.location
+    assert f"{base}?ecrire=ordinateur" in page.replace("&amp;", "&")
+    writing = player.get(f"{base}?ecrire=ordinateur")
+    assert f'action="{base}/appareils/ordinateur/ecrire"' in writing
+    assert "Relever le courrier<span class=\"visually-hidden\"> (Ordinateur familial)" in page
