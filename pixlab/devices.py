@@ -391,6 +391,22 @@ class DeviceStore:
             json.loads(row.data),
         )
 
+    def failure_since(self, device_id: int, since: float) -> TraceRecordInfo | None:
+        """The device's latest operation if it failed after `since` (its last settings change)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(TraceRecord)
+                .where(TraceRecord.device_id == device_id)
+                .order_by(TraceRecord.id.desc())
+                .limit(1)
+            ).first()
+        if row is None or row.ok or row.created_at < since:
+            return None
+        return TraceRecordInfo(
+            row.id, row.learner_id, row.device_id, row.kind, row.created_at, row.ok,
+            json.loads(row.data),
+        )
+
     def latest_traces(self, learner_id: int, kind: str) -> dict[int, tuple[int, bool]]:
         """For each device, its latest operation of a kind: (trace id, ok)."""
         with self.engine.connect() as conn:

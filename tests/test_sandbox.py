@@ -581,6 +581,19 @@ def test_a_device_with_only_its_incoming_server_filled_in_tests_and_reads_its_ma
     assert page.count('<li class="unread') == 3
 
 
+def test_a_failing_imap_device_is_not_retried_at_every_view_until_its_settings_change(
+    learner: Learner,
+) -> None:
+    device = learner.devices[0]
+    learner.settings(device, action="save", incoming_port="995")  # nothing answers there
+    first = re.findall(r"/essais/(\d+)", learner.mailbox(device))
+    again = re.findall(r"/essais/(\d+)", learner.mailbox(device))
+    assert first and first == again  # the same failure, shown again, not a new attempt
+    learner.settings(device, action="save")  # fixed: the next view connects and works
+    page = learner.mailbox(device)
+    assert not re.findall(r"/essais/(\d+)", page) and page.count('<li class="unread') == 3
+
+
 def test_archive_then_delete_move_the_message_on_the_server(
     learner: Learner, sandbox: Flask
 ) -> None:

@@ -618,8 +618,14 @@ def _fill_local(view: MailView, local: LocalMailbox, folder: str, ref: str | Non
 
 def _imap_view(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str,
                ref: str | None) -> MailView:
-    client = client_for(lab, learner, device)
     view = MailView(device, "imap", folder)
+    failed = devices().failure_since(device.id, device.updated_at)
+    if failed is not None and failed.data.get("traces"):
+        # Nothing changed since the last failure: showing it again beats making the
+        # learner wait for the same timeout at every view (and storing it once more).
+        view.error_trace_id, view.error = failed.id, present(failed.data["traces"][-1], lang())
+        return view
+    client = client_for(lab, learner, device)
     overview = client.fetch()
     if overview.error:
         return _failed(lab, learner, device, view, overview, "view")
