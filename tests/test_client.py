@@ -365,3 +365,27 @@ def test_each_learner_meets_the_lab_of_their_own_world(lab: Lab) -> None:
     player = MailClient(lab, imaps, LabNetwork(lab, world=scenario)).test_incoming()
     assert player.error is not None and player.error.key == "certificate_expired"
     assert MailClient(lab, imaps).test_incoming().ok
+
+
+def test_a_folder_created_over_imap_is_on_the_server(lab: Lab) -> None:
+    """CREATE puts the folder on the server; creating it twice gets the server's NO, classified."""
+    client = MailClient(lab, account(IMAPS))
+    created = client.create_folder("Sorties scolaires")
+    assert created.ok, created.error
+    assert created.operation == "create_folder" and created.result["created"] == "Sorties scolaires"
+    (connection_id,) = created.connection_ids
+    assert [e.data["folder"] for e in lab.events.for_connection(connection_id)
+            if e.kind == "mailbox.created"] == ["Sorties scolaires"]
+    names = [f["name"] for f in client.fetch().result["folders"]]
+    assert "Sorties scolaires" in names
+
+    again = client.create_folder("Sorties scolaires")
+    assert again.error is not None and again.error.step == "mailbox"
+    assert again.error.key == "protocol_error" and "ALREADYEXISTS" in again.error.exception
+
+    # imaplib sends ASCII only: a French name travels in modified UTF-7 and comes back whole.
+    accented = client.create_folder("Séjour à Madrid & Tolède")
+    assert accented.ok, accented.error
+    names = [f["name"] for f in client.fetch().result["folders"]]
+    assert "Séjour à Madrid & Tolède" in names
+    assert client.list_folder("Séjour à Madrid & Tolède").ok

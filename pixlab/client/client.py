@@ -24,6 +24,7 @@ from pixlab.client.network import Hop, LabNetwork
 from pixlab.client.protocols import LabIMAP, LabPOP3, LabSMTP, Recorder
 from pixlab.client.settings import AccountSettings, Auth, LeaveOnServer, Security, ServerSettings
 from pixlab.client.trace import Trace
+from pixlab.lab.imap_parser import ImapSyntaxError, decode_mailbox, encode_mailbox
 
 if TYPE_CHECKING:
     from pixlab.lab.runner import Lab
@@ -145,6 +146,15 @@ class MailClient:
                 _check(client.select(_quote(folder)))
                 _check(client.uid("MOVE", str(uid), _quote(target)))
                 trace.result["moved"] = {"uid": uid, "to": target}
+        return self._finished(trace)
+
+    def create_folder(self, name: str) -> Trace:
+        """IMAP: create a folder on the server, where every IMAP device will see it."""
+        with self._operation("create_folder", self.settings.incoming) as (trace, _):
+            with self._incoming(trace) as client, trace.step("mailbox"):
+                assert isinstance(client, LabIMAP)
+                _check(client.create(_quote(name)))
+                trace.result["created"] = name
         return self._finished(trace)
 
     def delete(self, folder: str, uid: int) -> Trace:
@@ -405,7 +415,7 @@ class MailClient:
                 continue
             match = re.match(rb'\((?P<flags>[^)]*)\) (?P<sep>"[^"]*"|NIL) (?P<name>.+)$', line)
             if match:
-                name = match.group("name").decode("utf-8", "replace").strip('"')
+                name = _folder_name(match.group("name").decode("utf-8", "replace").strip('"'))
                 flags = match.group("flags").decode().split()
                 folders.append({"name": name, "flags": flags})
         return folders
@@ -525,7 +535,17 @@ def _literal(data: list[Any]) -> bytes:
 
 
 def _quote(name: str) -> str:
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A folder name as a quoted string, in modified UTF-7 (imaplib sends ASCII only)."""
+    wire = encode_mailbox(name)
+    return '"' + wire.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _folder_name(wire: str) -> str:
+    """A folder name from LIST, decoded from modified UTF-7 (as it came when it is not)."""
+    try:
+        return decode_mailbox(wire)
+    except ImapSyntaxError:
+        return wire
 
 
 def _close(client: LabIMAP | LabPOP3) -> None:
