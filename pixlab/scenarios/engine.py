@@ -88,7 +88,7 @@ LEARNER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,38}[a-z0-9])?$")
 UNLIMITED_QUOTA = 2**31 - 1  # while seeding: a scenario may start with a mailbox over its quota
 CONTACT_KEEPS = 200  # messages kept in a shared contact's inbox; older ones go
 ACTIONS = ("test_incoming", "test_outgoing", "fetch", "list", "read", "move", "delete", "send",
-           "archive")
+           "archive", "create_folder")
 STORAGE_KEEPS = 200  # subjects kept per local folder of a device, to judge storage matchers
 _WORDS = ("Cartable", "Trousse", "Compas", "Cahier", "Classeur", "Agenda", "Crayon", "Gomme")
 _TAIL = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -512,6 +512,7 @@ class ScenarioEngine:
             "read": lambda: client.read(folder, uid or 0),
             "move": lambda: client.move(folder, uid or 0, target or ""),
             "delete": lambda: client.delete(folder, uid or 0),
+            "create_folder": lambda: client.create_folder(target or ""),
             "send": lambda: client.send(list(to), subject, body),
         }
         if action == "fetch" and local is None and settings["incoming.protocol"] == "pop3":

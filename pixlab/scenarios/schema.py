@@ -69,7 +69,7 @@ QuestionKind = Literal["single", "multiple"]
 OPERATIONS = ("test", "fetch", "list", "read", "move", "delete", "send")
 # What a walkthrough step may `do`: the client's operations, and the IT service's reset page.
 STEP_ACTIONS = ("test_incoming", "test_outgoing", "fetch", "list", "read", "move", "delete",
-                "send", "reset_password", "archive", "reinstall")
+                "send", "reset_password", "archive", "reinstall", "create_folder")
 
 
 Identified = TypeVar("Identified", "DeviceSpec", "Objective", "Mistake", "Question")
@@ -390,13 +390,14 @@ class Step:
         "settings to change, as the learner would ({ \"incoming.port\" = 993 })"))
     do: str | None = field(default=None, metadata=doc(
         "test_incoming, test_outgoing, fetch, list, read, move, delete, send, reset_password, "
-        "archive, reinstall"))
+        "archive, reinstall, create_folder"))
     wait: int | None = field(default=None, metadata=doc("seconds that pass (for arrivals)"))
     folder: str = field(default="INBOX", metadata=doc("list, read, move, delete: the folder"))
     message: LocalText | None = field(default=None, metadata=doc(
         "read, move, delete: part of the message's subject"))
     target: str | None = field(default=None, metadata=doc(
-        "move: the folder to move it to; archive: the device's local folder"))
+        "move: the folder to move it to; archive: the device's local folder; "
+        "create_folder: the server folder to create"))
     to: tuple[str, ...] = field(default=(), metadata=doc("send: the recipients"))
     subject: str = field(default="Test", metadata=doc("send: the subject"))
     body: str = field(default="Bonjour.", metadata=doc("send: the text"))

@@ -760,6 +760,8 @@ def _check_step(scenario: Scenario, step: Step, path: str, problems: Problems) -
         problems.error(f"{path}.message", "say which message: part of its subject")
     if step.do in ("move", "archive") and step.target is None:
         problems.error(f"{path}.target", "say which folder to move it to")
+    if step.do == "create_folder" and not step.target:
+        problems.error(f"{path}.target", "say which folder to create: target = \"…\"")
     if step.do == "reinstall" and not scenario.device(step.device or "").reinstall:
         problems.error(f"{path}.do", f"'{step.device}' cannot be reinstalled here — add "
                        "reinstall = true to that device")
