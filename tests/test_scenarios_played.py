@@ -178,6 +178,15 @@ class Newcomer:
         if action == "fetch":
             location = self.press(page, f"/bac-a-sable/appareils/{row}/relever", pane_next)
             return self.record(location, "releve")
+        if action == "create_folder":
+            # The pane's "Nouveau dossier" form, on IMAP devices only.
+            name = fill(step.target or "", values)
+            location = self.press(page, f"/bac-a-sable/appareils/{row}/nouveau-dossier",
+                                  {**pane_next, "nom": name, "dossier": "INBOX"})
+            if "releve=" in location:
+                return self.record(location, "releve")
+            pane = self.mailbox(device, "INBOX")
+            return (f">{html.escape(name)}<" in pane or f">{html.escape(name)} <" in pane, None)
         if action == "reinstall":
             self.press(page, f"{self.play_url}/appareils/{device}/reinstaller")
             return None
@@ -214,7 +223,7 @@ class Newcomer:
 def _needs_values(step: Step) -> bool:
     """Whether a step types the learner's address or password."""
     texts = [v for v in step.set.values() if isinstance(v, str)] if step.set else []
-    texts += [*step.to, step.subject, step.body, str(step.message)]
+    texts += [*step.to, step.subject, step.body, str(step.message), step.target or ""]
     return any("{" in t for t in texts)
 
 

@@ -83,6 +83,14 @@ def move(device_id: int) -> ResponseReturnValue:
         lab, learner, device, folder, ref, target))
 
 
+@bp.post("/appareils/<int:device_id>/nouveau-dossier")
+def create_folder(device_id: int) -> ResponseReturnValue:
+    """"Nouveau dossier": IMAP creates it on the server, where every IMAP device sees it."""
+    name = request.form.get("nom", "")
+    return _change(device_id, lambda lab, learner, device, _folder, _ref: service.create_folder(
+        lab, learner, device, name))
+
+
 @bp.post("/appareils/<int:device_id>/archiver-ici")
 def archive_here(device_id: int) -> ResponseReturnValue:
     """IMAP: keep the opened message in a folder of the device, and free its room on the server."""

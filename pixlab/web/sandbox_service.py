@@ -754,6 +754,22 @@ def move_message(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str
     return _change(lab, learner, device, folder, ref, target)
 
 
+def create_folder(lab: Lab, learner: LearnerInfo, device: DeviceInfo, name: str) -> int | None:
+    """IMAP: create a folder on the server; a trace id when refused.
+
+    A POP3 device has its own folders only: nothing reaches the server.
+    """
+    name = name.strip()
+    if not name or not device.configured or device.incoming.protocol != "imap":
+        return None
+    client = client_for(lab, learner, device)
+    trace = client.create_folder(name)
+    if trace.ok:
+        return None
+    data = snapshot(trace, lab, client.settings, client.settings.incoming, client.timeout)
+    return devices().record_trace(learner.id, device.id, "change", False, {"traces": [data]})
+
+
 def archive_here(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str, ref: str,
                  target: str) -> int | None:
     """IMAP: copy a message into one of the device's own folders, then delete it on the server.

@@ -362,6 +362,10 @@ class ObservedClient(MailClient):
         """Delete a message, judged."""
         return self._seen(super().delete(folder, uid))
 
+    def create_folder(self, name: str) -> Trace:
+        """Create a folder on the server, judged."""
+        return self._seen(super().create_folder(name))
+
     def send(self, to: list[str], subject: str, body: str) -> Trace:
         """Send a message, judged."""
         return self._seen(super().send(to, subject, body))
