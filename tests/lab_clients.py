@@ -159,3 +159,16 @@ class EventTrail:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {kind} event within {timeout} s: {self.events}")
             time.sleep(0.02)
+
+
+def bad_certificates(listeners: tuple[str, ...], host: str) -> tuple[tuple[object, ...], ...]:
+    """(listener, kind, OpenSSL verify code, its message) for each flawed certificate."""
+    from pixlab.lab.certs import CertificateKind
+
+    flaws = (
+        (CertificateKind.OTHER_NAME, 62,
+         f"Hostname mismatch, certificate is not valid for '{host}'."),
+        (CertificateKind.EXPIRED, 10, "certificate has expired"),
+        (CertificateKind.SELF_SIGNED, 18, "self-signed certificate"),
+    )
+    return tuple((listener, *flaw) for listener in listeners for flaw in flaws)

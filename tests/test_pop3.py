@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager, suppress
 
 import pytest
 from conftest import ADDRESS, DOMAIN, PASSWORD
-from lab_clients import EventTrail, ResolvedPOP3, ResolvedPOP3_SSL, address, inbox
+from lab_clients import EventTrail, ResolvedPOP3, ResolvedPOP3_SSL, address, bad_certificates, inbox
 from sqlalchemy import select
 
 from pixlab.db import EventRow
@@ -437,19 +437,7 @@ def test_wrong_password_or_unknown_user(
 
 @pytest.mark.parametrize(
     ("listener", "kind", "verify_code", "verify_message"),
-    tuple(
-        (listener, kind, code, message)
-        for listener in ("pop3", "pop3s")
-        for kind, code, message in (
-            (
-                CertificateKind.OTHER_NAME,
-                62,
-                f"Hostname mismatch, certificate is not valid for '{HOST}'.",
-            ),
-            (CertificateKind.EXPIRED, 10, "certificate has expired"),
-            (CertificateKind.SELF_SIGNED, 18, "self-signed certificate"),
-        )
-    ),
+    bad_certificates(("pop3", "pop3s"), HOST),
 )
 def test_each_bad_certificate_fails_verification_with_its_reason(
     make_lab,  # type: ignore[no-untyped-def]

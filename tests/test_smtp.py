@@ -17,7 +17,15 @@ from contextlib import ExitStack
 
 import pytest
 from conftest import ADDRESS, DOMAIN, PASSWORD
-from lab_clients import EventTrail, ResolvedSMTP, ResolvedSMTP_SSL, address, inbox, smtp_reply
+from lab_clients import (
+    EventTrail,
+    ResolvedSMTP,
+    ResolvedSMTP_SSL,
+    address,
+    bad_certificates,
+    inbox,
+    smtp_reply,
+)
 from sqlalchemy import select
 
 from pixlab.db import EventRow
@@ -283,19 +291,7 @@ def test_wrong_password_or_unknown_user_is_535(
 
 @pytest.mark.parametrize(
     ("listener", "kind", "verify_code", "verify_message"),
-    tuple(
-        (listener, kind, code, message)
-        for listener in ("submission", "smtps")
-        for kind, code, message in (
-            (
-                CertificateKind.OTHER_NAME,
-                62,
-                f"Hostname mismatch, certificate is not valid for '{HOST}'.",
-            ),
-            (CertificateKind.EXPIRED, 10, "certificate has expired"),
-            (CertificateKind.SELF_SIGNED, 18, "self-signed certificate"),
-        )
-    ),
+    bad_certificates(("submission", "smtps"), HOST),
 )
 def test_each_bad_certificate_fails_verification_with_its_reason(
     make_lab,  # type: ignore[no-untyped-def]
