@@ -711,7 +711,7 @@ class ScenarioEngine:
         now = self.clock()
         for fact in facts:
             self._apply(scenario, record, fact, values, now, newly, mistakes)
-        self._check_mailboxes(scenario, record, values, now, newly, mistakes)
+        self._check_states(scenario, record, values, now, newly, mistakes)
         if all(o.id in state.met for o in scenario.objectives):
             record.status, record.ended_at = COMPLETED, now
 
@@ -743,7 +743,7 @@ class ScenarioEngine:
                     and _counted(record, f"arrival:{n}", arrival.after, fact, values)):
                 slot["due_at"] = now + arrival.after_seconds
 
-    def _check_mailboxes(
+    def _check_states(
         self,
         scenario: Scenario,
         record: AttemptRecord,
@@ -752,57 +752,28 @@ class ScenarioEngine:
         newly: list[str],
         mistakes: list[str],
     ) -> None:
+        """Mailbox and storage matchers, judged on what the server or a device holds now."""
         state = record.state
-        for objective in scenario.objectives:
-            matcher = objective.when
-            if (matcher.kind == "mailbox" and objective.id not in state.met
-                    and _after_met(state, matcher)):
-                proof = self._mailbox_proof(matcher, values, record.lang)
-                if proof is not None:
-                    state.met[objective.id] = now
-                    state.proofs[objective.id] = proof
-                    newly.append(objective.id)
-        for mistake in scenario.mistakes:
-            matcher = mistake.when
-            if (matcher.kind == "mailbox" and mistake.id not in state.mistakes
-                    and _after_met(state, matcher)):
-                proof = self._mailbox_proof(matcher, values, record.lang)
-                if proof is not None:
-                    _record_mistake(state, mistake.id, now, proof)
-                    mistakes.append(mistake.id)
-        self._check_storage(scenario, record, values, now, newly, mistakes)
-
-    def _check_storage(
-        self,
-        scenario: Scenario,
-        record: AttemptRecord,
-        values: dict[str, str],
-        now: float,
-        newly: list[str],
-        mistakes: list[str],
-    ) -> None:
-        """Storage matchers, against what each device's storage held when last reported."""
-        state = record.state
+        judges = {
+            "mailbox": lambda matcher: self._mailbox_proof(matcher, values, record.lang),
+            "storage": lambda matcher: _storage_proof(state, matcher, values, record.lang, now),
+        }
 
         def proof(matcher: Matcher) -> dict[str, Any] | None:
-            device = matcher.device or ""
-            folders = state.storage.get(device)
-            if folders is None or not _after_met(state, matcher) or not matches_storage(
-                matcher, folders, values, record.lang
-            ):
+            judge = judges.get(matcher.kind)
+            if judge is None or not _after_met(state, matcher):
                 return None
-            return {"source": "storage", "device": device, "folder": matcher.storage,
-                    "messages": len(folders.get(matcher.storage or "INBOX", [])), "at": now}
+            return judge(matcher)
 
         for objective in scenario.objectives:
-            if objective.when.kind == "storage" and objective.id not in state.met:
+            if objective.id not in state.met:
                 found = proof(objective.when)
                 if found is not None:
                     state.met[objective.id] = now
                     state.proofs[objective.id] = found
                     newly.append(objective.id)
         for mistake in scenario.mistakes:
-            if mistake.when.kind == "storage" and mistake.id not in state.mistakes:
+            if mistake.id not in state.mistakes:
                 found = proof(mistake.when)
                 if found is not None:
                     _record_mistake(state, mistake.id, now, found)
@@ -1085,6 +1056,18 @@ def _with_duplicates(state: AttemptState, fact: TraceFact) -> TraceFact:
     if fact.device in state.forgotten:
         state.forgotten[fact.device] = [u for u in state.forgotten[fact.device] if u not in uids]
     return dataclasses.replace(fact, duplicates=again)
+
+
+def _storage_proof(
+    state: AttemptState, matcher: Matcher, values: dict[str, str], lang: str, now: float
+) -> dict[str, Any] | None:
+    """What a device's storage held when last reported, if it is what the matcher asks for."""
+    device = matcher.device or ""
+    folders = state.storage.get(device)
+    if folders is None or not matches_storage(matcher, folders, values, lang):
+        return None
+    return {"source": "storage", "device": device, "folder": matcher.storage,
+            "messages": len(folders.get(matcher.storage or "INBOX", [])), "at": now}
 
 
 def _record_mistake(state: AttemptState, mistake_id: str, now: float,
