@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
+from aiosmtpd.smtp import SMTP
 from conftest import ADDRESS, DOMAIN, PASSWORD
 from lab_clients import (
     EventTrail,
@@ -26,12 +27,15 @@ from lab_clients import (
     inbox,
     smtp_reply,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from pixlab.db import EventRow
 from pixlab.lab import replies as R
 from pixlab.lab.certs import CertificateKind
 from pixlab.lab.runner import Lab
+from pixlab.lab.smtp import LabSMTP
 
 HOST = f"smtp.{DOMAIN}"
 OUTSIDER = "ami@exemple.org"
@@ -482,3 +486,39 @@ def test_no_password_in_events_or_logs(
         for form in forms:
             assert form not in stored
             assert form not in logged
+
+
+ADDRESS_TEXT = st.text(alphabet="ab.@<>[]:\"\\ \t-+=éZ9,;()", max_size=30)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        ADDRESS_TEXT,
+        st.builds(
+            "{}<{}@{}>{}{}".format,
+            st.sampled_from(("", " ", "\t", "  ")),
+            st.from_regex(r"[a-z0-9.+_-]{0,8}", fullmatch=True),
+            st.from_regex(r"[a-z0-9.-]{0,8}", fullmatch=True),
+            st.sampled_from(("", " ", "  ", "\t", " \t")),
+            st.sampled_from(("", "SIZE=2048", "BODY=8BITMIME SIZE=1 ", "x", " y ")),
+        ),
+    )
+)
+def test_the_quick_address_reading_agrees_with_aiosmtpd(arg: str) -> None:
+    # The lab reads the usual <local@domain> itself and leaves the rest to aiosmtpd:
+    # whatever a client sends, both must read the same address and parameters.
+    session = LabSMTP.__new__(LabSMTP)
+    try:
+        expected = SMTP._getaddr(session, arg)
+    except Exception:  # aiosmtpd's own reading crashes on "<" or "a@[": the lab says malformed
+        expected = (None, None)
+    assert session._getaddr(arg) == expected
+
+
+@pytest.mark.parametrize("sender", ("<", "a@[", "<a@[>"))
+def test_an_address_the_parser_trips_on_is_malformed(lab: Lab, sender: str) -> None:
+    with ResolvedSMTP(address(lab, "smtp"), HOST) as client:
+        client.ehlo()
+        assert client.docmd(f"MAIL FROM:{sender}") == (553, b"5.1.3 Error: malformed address")
+        assert client.mail(OUTSIDER) == smtp_reply(R.SMTP_SENDER_OK)
