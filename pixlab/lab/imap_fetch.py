@@ -15,6 +15,7 @@ import email.utils
 import io
 import re
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.generator import BytesGenerator
 from email.message import Message
@@ -189,23 +190,27 @@ class ParsedMessage:
 
     def section(self, section: Section) -> bytes | None:
         """The bytes of a section, or None when the message has no such part."""
+        if not section.part and section.text != "MIME":
+            # The top level's header and text are split already: no MIME tree to
+            # build for BODY[], BODY[HEADER], BODY[TEXT] or the header fields.
+            return self._select(lambda: self.headers, self.header, self.text, section)
         entity = self._entity(section.part)
         if entity is None:
             return None
         if section.text == "MIME":
             return _header_lines(entity.raw_items()) + b"\r\n"
-        if section.part and section.text == "":
+        if section.text == "":
             return self._body(entity)
-        if section.part:
-            # HEADER and TEXT of a part refer to the message it encapsulates.
-            inner = _embedded(entity)
-            if inner is None:
-                return None
-            header, text = _split(_generate(inner))
-            return self._select(inner, header, text, section)
-        return self._select(self.headers, self.header, self.text, section)
+        # HEADER and TEXT of a part refer to the message it encapsulates.
+        inner = _embedded(entity)
+        if inner is None:
+            return None
+        header, text = _split(_generate(inner))
+        return self._select(lambda: inner, header, text, section)
 
-    def _select(self, message: Message, header: bytes, text: bytes, section: Section) -> bytes:
+    def _select(
+        self, message: Callable[[], Message], header: bytes, text: bytes, section: Section
+    ) -> bytes:
         if section.text == "":
             return header + text
         if section.text == "TEXT":
@@ -214,7 +219,7 @@ class ParsedMessage:
             return header
         wanted = {f.lower() for f in section.fields}
         keep = section.text == "HEADER.FIELDS"
-        items = [(n, v) for n, v in message.raw_items() if (n.lower() in wanted) == keep]
+        items = [(n, v) for n, v in message().raw_items() if (n.lower() in wanted) == keep]
         return _header_lines(items) + b"\r\n"
 
     def _entity(self, numbers: tuple[int, ...]) -> Message | None:
