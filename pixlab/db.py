@@ -7,6 +7,7 @@ and the web threads read while one of them writes); any SQLAlchemy URL works.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import ClauseElement
 
 
 class Base(DeclarativeBase):
@@ -239,3 +241,69 @@ def make_engine(url: str) -> Engine:
 
     Base.metadata.create_all(engine)
     return engine
+
+
+class DriverStatement:
+    """A Core statement compiled once per dialect, then run on the driver's own cursor.
+
+    For the lab's hot paths only: SQLAlchemy's execution context and row objects
+    cost three to four times the query itself (a folder's 20 messages: 183 µs
+    through a Core connection, 75 µs this way), and every login, SELECT,
+    download and batch of events goes through here. The columns used this way
+    need no type conversion (integers, floats, text, bytes, booleans).
+    """
+
+    def __init__(self, statement: ClauseElement, columns: list[str] | None = None) -> None:
+        self.statement = statement
+        self.columns = columns  # for an INSERT: the columns given, in this order
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def _sql(self, engine: Engine) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        compiled = self._compiled.get(engine.dialect.name)
+        if compiled is None:
+            statement = self.statement.compile(dialect=engine.dialect, column_keys=self.columns)
+            # The parameters' order, or None where the driver takes them by name.
+            order = getattr(statement, "positiontup", None)
+            # A select's own constants (the 0 of a COALESCE) are parameters too.
+            constants = {} if self.columns else dict(statement.params)
+            compiled = (str(statement), tuple(order) if order is not None else None, constants)
+            self._compiled[engine.dialect.name] = compiled
+        return compiled
+
+    @staticmethod
+    def _params(
+        names: tuple[str, ...] | None, values: dict[str, Any]
+    ) -> tuple[Any, ...] | dict[str, Any]:
+        return values if names is None else tuple(values[n] for n in names)
+
+    def rows(self, engine: Engine, **values: Any) -> list[tuple[Any, ...]]:
+        """Run a read; the rows as plain tuples, in the order of the statement's columns."""
+        sql, names, constants = self._sql(engine)
+        params = self._params(names, {**constants, **values})
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+
+    def insert_many(self, engine: Engine, rows: list[dict[str, Any]]) -> None:
+        """Run an INSERT once per row, all in one committed transaction."""
+        sql, names, _ = self._sql(engine)
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                batch: list[dict[str, Any]] | list[tuple[Any, ...]] = (
+                    rows if names is None else [tuple(row[n] for n in names) for row in rows]
+                )
+                cursor.executemany(sql, batch)
+            finally:
+                cursor.close()
+            connection.commit()
+        finally:
+            connection.close()  # back to the pool, which rolls back whatever did not commit

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from pixlab.db import EventRow
+from pixlab.db import DriverStatement, EventRow
 
 # Every kind of event the lab records, with what it means. Scenarios match on
 # these names; `pixlab scenarios check` refuses any other.
@@ -50,6 +50,9 @@ EVENT_KINDS: dict[str, str] = {
 }
 
 _FORBIDDEN_KEYS = ("password", "passwd", "secret", "credentials")
+
+_COLUMNS = ["at", "kind", "connection_id", "account", "listener", "tls", "data"]
+_INSERT_EVENTS = DriverStatement(insert(EventRow), _COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,7 @@ class EventLog:
                 for e in batch
             ]
             try:
-                with self.engine.begin() as conn:
-                    conn.execute(insert(EventRow), rows)
+                _INSERT_EVENTS.insert_many(self.engine, rows)
             except Exception:
                 # Keep the batch for the next try rather than lose what was seen.
                 with self._lock:

@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import (
     Engine,
-    Select,
     Table,
     bindparam,
     delete,
@@ -27,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 
-from pixlab.db import Account, Folder, Message
+from pixlab.db import Account, DriverStatement, Folder, Message
 from pixlab.lab.passwords import RecentLogins, hash_password
 
 # The folders every account starts with, and their RFC 6154 special-use roles.
@@ -175,54 +174,15 @@ _NEXT_UID = (
 _INSERT_MESSAGE = insert(_MESSAGES).returning(_M.id)
 
 
-class _Read:
-    """A read of the hot paths, compiled once for the engine's dialect.
-
-    It runs on the driver's own cursor: SQLAlchemy's execution context and row
-    objects cost three to four times the query itself here (a folder's 20
-    messages: 183 µs through a Core connection, 75 µs this way), and every
-    login, SELECT and download makes several of these reads. The columns read
-    this way need no type conversion (integers, text, bytes).
-    """
-
-    def __init__(self, statement: Select[Any]) -> None:
-        self.statement = statement
-        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
-
-    def run(self, engine: Engine, **values: Any) -> list[tuple[Any, ...]]:
-        """The rows, as plain tuples in the order of the statement's columns."""
-        compiled = self._compiled.get(engine.dialect.name)
-        if compiled is None:
-            statement = self.statement.compile(dialect=engine.dialect)
-            order = statement.positiontup  # None where the driver takes named parameters
-            # The statement's own constants (the 0 of a COALESCE) are parameters too.
-            constants = dict(statement.params)
-            compiled = (str(statement), tuple(order) if order is not None else None, constants)
-            self._compiled[engine.dialect.name] = compiled
-        sql, names, constants = compiled
-        values = {**constants, **values}
-        params = values if names is None else tuple(values[n] for n in names)
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, params)
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
-
-
-_READ_ACCOUNT_BY_ADDRESS = _Read(_ACCOUNT_BY_ADDRESS)
-_READ_ACCOUNT_BY_ID = _Read(_ACCOUNT_BY_ID)
-_READ_ACCOUNT_WITH_HASH = _Read(_ACCOUNT_WITH_HASH)
-_READ_USAGE = _Read(_USAGE)
-_READ_FOLDER_BY_NAME = _Read(_FOLDER_BY_NAME)
-_READ_FOLDER_BY_ID = _Read(_FOLDER_BY_ID)
-_READ_FOLDERS_OF_ACCOUNT = _Read(_FOLDERS_OF_ACCOUNT)
-_READ_MESSAGES_OF_FOLDER = _Read(_MESSAGES_OF_FOLDER)
-_READ_RAW = _Read(_RAW)
+_READ_ACCOUNT_BY_ADDRESS = DriverStatement(_ACCOUNT_BY_ADDRESS)
+_READ_ACCOUNT_BY_ID = DriverStatement(_ACCOUNT_BY_ID)
+_READ_ACCOUNT_WITH_HASH = DriverStatement(_ACCOUNT_WITH_HASH)
+_READ_USAGE = DriverStatement(_USAGE)
+_READ_FOLDER_BY_NAME = DriverStatement(_FOLDER_BY_NAME)
+_READ_FOLDER_BY_ID = DriverStatement(_FOLDER_BY_ID)
+_READ_FOLDERS_OF_ACCOUNT = DriverStatement(_FOLDERS_OF_ACCOUNT)
+_READ_MESSAGES_OF_FOLDER = DriverStatement(_MESSAGES_OF_FOLDER)
+_READ_RAW = DriverStatement(_RAW)
 
 
 class MailStore:
@@ -275,17 +235,17 @@ class MailStore:
 
     def account(self, address: str) -> AccountInfo | None:
         """The account with this address, if any."""
-        rows = _READ_ACCOUNT_BY_ADDRESS.run(self.engine, b_address=normalise_address(address))
+        rows = _READ_ACCOUNT_BY_ADDRESS.rows(self.engine, b_address=normalise_address(address))
         return AccountInfo(*rows[0]) if rows else None
 
     def account_by_id(self, account_id: int) -> AccountInfo | None:
         """The account with this id, if any."""
-        rows = _READ_ACCOUNT_BY_ID.run(self.engine, b_id=account_id)
+        rows = _READ_ACCOUNT_BY_ID.rows(self.engine, b_id=account_id)
         return AccountInfo(*rows[0]) if rows else None
 
     def authenticate(self, address: str, password: str) -> AccountInfo | None:
         """The account if the password is right, else None (unknown or wrong: same answer)."""
-        rows = _READ_ACCOUNT_WITH_HASH.run(self.engine, b_address=normalise_address(address))
+        rows = _READ_ACCOUNT_WITH_HASH.rows(self.engine, b_address=normalise_address(address))
         if not rows:
             return None
         account_id, stored_address, quota_bytes, password_hash = rows[0]
@@ -302,7 +262,7 @@ class MailStore:
 
     def usage(self, account_id: int) -> int:
         """Bytes used by all the account's messages."""
-        return int(_READ_USAGE.run(self.engine, b_account=account_id)[0][0])
+        return int(_READ_USAGE.rows(self.engine, b_account=account_id)[0][0])
 
     @staticmethod
     def _usage(conn, account_id: int) -> int:  # type: ignore[no-untyped-def]
@@ -318,13 +278,13 @@ class MailStore:
 
     def folders(self, account_id: int) -> list[FolderInfo]:
         """The account's folders, INBOX first then by name."""
-        rows = _READ_FOLDERS_OF_ACCOUNT.run(self.engine, b_account=account_id)
+        rows = _READ_FOLDERS_OF_ACCOUNT.rows(self.engine, b_account=account_id)
         folders = [self._folder(r) for r in rows]
         return sorted(folders, key=lambda f: (f.name != "INBOX", f.name))
 
     def folder(self, account_id: int, name: str) -> FolderInfo | None:
         """The folder of that name (INBOX in any case), if it exists."""
-        rows = _READ_FOLDER_BY_NAME.run(
+        rows = _READ_FOLDER_BY_NAME.rows(
             self.engine, b_account=account_id, b_name=_folder_key(name)
         )
         return self._folder(rows[0]) if rows else None
@@ -361,7 +321,7 @@ class MailStore:
             return self._last_uidvalidity
 
     def _folder_by_id(self, folder_id: int) -> FolderInfo | None:
-        rows = _READ_FOLDER_BY_ID.run(self.engine, b_id=folder_id)
+        rows = _READ_FOLDER_BY_ID.rows(self.engine, b_id=folder_id)
         return self._folder(rows[0]) if rows else None
 
     @staticmethod
@@ -421,11 +381,11 @@ class MailStore:
 
     def messages(self, folder_id: int) -> list[MessageInfo]:
         """The folder's messages in UID order."""
-        return [_message(r) for r in _READ_MESSAGES_OF_FOLDER.run(self.engine, b_folder=folder_id)]
+        return [_message(r) for r in _READ_MESSAGES_OF_FOLDER.rows(self.engine, b_folder=folder_id)]
 
     def raw(self, message_id: int) -> bytes:
         """The message's bytes exactly as they were received."""
-        rows = _READ_RAW.run(self.engine, b_id=message_id)
+        rows = _READ_RAW.rows(self.engine, b_id=message_id)
         if not rows:
             raise StoreError(f"no message {message_id}")
         return bytes(rows[0][0])
@@ -533,8 +493,8 @@ class MailStore:
         """The bytes of several messages by id; ids no longer stored are left out."""
         ids = list(message_ids)
         if len(ids) == 1:  # a client reading one message, as most do
-            rows = _READ_RAW.run(self.engine, b_id=ids[0])
-            return {ids[0]: bytes(rows[0][0])} if rows else {}
+            one = _READ_RAW.rows(self.engine, b_id=ids[0])
+            return {ids[0]: bytes(one[0][0])} if one else {}
         found: dict[int, bytes] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
