@@ -32,6 +32,18 @@ certificate, AUTH that accepts the password, a handler that stores nothing),
 in its own process, with the same load generator. It shows what the library
 alone costs on this machine, without the lab's tap, store and events.
 
+Not run unless asked either (`--only dovecot`), as a reference: the pop3s and
+imaps scenarios against Debian's Dovecot 2.3 (`apt-get install dovecot-core
+dovecot-pop3d dovecot-imapd`), started in the foreground on a temporary
+directory and free ports, implicit TLS with the lab's valid certificate, in
+high-performance mode (login processes serving many connections, as many
+ready as CPUs), passwords from a passwd-file in {PLAIN} with the auth cache on,
+and the same accounts and messages written as Maildir files. Its CPU is that of
+the whole process tree: the master, its reaped children and its living ones.
+`--only dovecot-reuse` runs the same with the post-login `pop3` and `imap`
+processes reused too (`service_count = 1000`) instead of one new process per
+session, Dovecot's default. Without Dovecot the benchmark says so and goes on.
+
 With `--json` the table goes to stderr and one JSON document to stdout.
 """
 
@@ -44,6 +56,7 @@ import multiprocessing
 import os
 import platform
 import poplib
+import pwd
 import queue
 import random
 import resource
@@ -71,7 +84,9 @@ from typing import Any
 HOST = "127.0.0.1"
 DOMAIN = "lycee-exemple.test"
 PASSWORD = "Banc-Essai-2026"
-SCENARIOS = ("pop3s", "smtp", "imaps", "select10k", "rss", "start", "bare-smtp")
+SCENARIOS = (
+    "pop3s", "smtp", "imaps", "select10k", "rss", "start", "bare-smtp", "dovecot", "dovecot-reuse",
+)
 DEFAULT_SCENARIOS = ("pop3s", "smtp", "imaps", "select10k", "rss", "start")
 LOAD_SCENARIOS = ("pop3s", "smtp", "imaps")
 CANONICAL_PORTS = (25, 110, 143, 465, 587, 993, 995)
@@ -181,6 +196,9 @@ class Sandbox:
     info: dict[str, Any]
     started_in: float
     pid_override: int | None = None  # a server that is not `pixlab sandbox` (bare-smtp)
+    # For a server of several processes (Dovecot): (CPU seconds of the whole tree, CPU
+    # seconds of each of its living processes by pid); None measures one process's threads.
+    cpu_meter: Callable[[], tuple[float, dict[int, float]]] | None = None
 
     @property
     def pid(self) -> int:
@@ -521,13 +539,21 @@ def run_load(
     ]
     for worker in workers:
         worker.start()
+
+    def server_cpu() -> tuple[float, dict[int, float]]:
+        if lab.cpu_meter is not None:
+            return lab.cpu_meter()
+        return cpu_seconds(lab.pid)[0], thread_cpu(lab.pid)
+
     time.sleep(max(0.0, start_at - time.time()))
-    lab_cpu_0, threads_0, system_0 = cpu_seconds(lab.pid)[0], thread_cpu(lab.pid), system_cpu()
+    (lab_cpu_0, threads_0), system_0 = server_cpu(), system_cpu()
     everyone_0 = all_processes_cpu()
     time.sleep(max(0.0, end_at - time.time()))
-    lab_cpu_1, threads_1, system_1 = cpu_seconds(lab.pid)[0], thread_cpu(lab.pid), system_cpu()
+    (lab_cpu_1, threads_1), system_1 = server_cpu(), system_cpu()
     everyone_1 = all_processes_cpu()
     ours = {os.getpid(), lab.pid} | {w.pid for w in workers if w.pid is not None}
+    if lab.cpu_meter is not None:  # the server's own processes are not "others"
+        ours |= set(threads_0) | set(threads_1)
     others = sum(
         cpu - everyone_0.get(pid, (name, 0.0))[1]
         for pid, (name, cpu) in everyone_1.items()
@@ -637,6 +663,248 @@ def run_bare_smtp(work: Path, ca_dir: Path, concurrencies: list[int], args: Any)
     return figures
 
 
+# -- Dovecot, for reference ------------------------------------------------------
+
+DOVECOT_INSTALL = "apt-get install dovecot-core dovecot-pop3d dovecot-imapd"
+
+
+def dovecot_binary() -> str | None:
+    """The `dovecot` program, looked for in PATH and in the sbin directories."""
+    found = shutil.which("dovecot")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def process_tree_cpu(root: int) -> tuple[float, dict[int, float]]:
+    """CPU seconds of a process tree, and of each of its living processes by pid.
+
+    The total is, for the root and every living descendant, utime + stime +
+    cutime + cstime: a child that exited and was reaped is in its parent's
+    cutime/cstime, a living one in its own utime/stime, so that a session's
+    process is counted once whether it is still there or not.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    own: dict[int, float] = {}
+    reaped: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        own[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        reaped[pid] = (int(fields[13]) + int(fields[14])) / ticks
+    tree, pending = {}, [root]
+    while pending:
+        pid = pending.pop()
+        if pid in own and pid not in tree:
+            tree[pid] = own[pid]
+            pending.extend(children.get(pid, []))
+    return sum(tree[pid] + reaped[pid] for pid in tree), tree
+
+
+def seed_maildir(
+    root: Path, accounts: list[str], messages_each: int, uid: int, gid: int
+) -> dict[str, Path]:
+    """The same accounts and messages as `seed`, as Maildir files; returns each one's home."""
+    homes = {}
+    stamp = int(time.time())
+    for address in accounts:
+        local, _, domain = address.partition("@")
+        home = root / domain / local
+        for sub in ("cur", "new", "tmp"):
+            (home / "Maildir" / sub).mkdir(parents=True)
+        for n in range(messages_each):
+            wire = sample_message(f"direction@{DOMAIN}", address, n)
+            raw = wire.replace(b"\r\n", b"\n")  # as a local delivery agent stores it
+            name = f"{stamp}.M{n}P{os.getpid()}.pixlab,S={len(raw)},W={len(wire)}:2,"
+            (home / "Maildir" / "cur" / name).write_bytes(raw)
+        homes[address] = home
+    if os.geteuid() == 0:
+        for path in [root, *root.rglob("*")]:
+            os.chown(path, uid, gid)
+    return homes
+
+
+def dovecot_users() -> tuple[str, str, int, int]:
+    """(internal user, login user, mail uid, mail gid) for Dovecot.
+
+    As root, Debian's `dovecot` and `dovenull` users and the mail owned by
+    `nobody` (Dovecot refuses uid 0 for mail); otherwise the current user for all.
+    """
+    if os.geteuid() != 0:
+        me = pwd.getpwuid(os.geteuid())
+        return me.pw_name, me.pw_name, me.pw_uid, me.pw_gid
+
+    def exists(name: str) -> bool:
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            return False
+        return True
+
+    nobody = pwd.getpwnam("nobody")
+    internal = "dovecot" if exists("dovecot") else "nobody"
+    login = "dovenull" if exists("dovenull") else "nobody"
+    return internal, login, nobody.pw_uid, nobody.pw_gid
+
+
+def dovecot_config(
+    directory: Path, cert: Path, key: Path, pop3s: int, imaps: int, passwd: Path,
+    reuse: bool = False,
+) -> str:
+    """A Dovecot 2.3 configuration in high-performance mode, everything under `directory`.
+
+    With `reuse`, the post-login processes serve up to 1,000 sessions each too
+    (all the mail belongs to one uid, which process reuse needs).
+    """
+    internal, login, uid, _gid = dovecot_users()
+    cpus = os.cpu_count() or 1
+    post_login = "".join(
+        f"service {name} {{\n  service_count = 1000\n  process_min_avail = {cpus}\n}}\n"
+        for name in ("pop3", "imap")
+    ) if reuse else ""
+    return f"""# Generated by benchmarks/lab.py: a reference Dovecot for the benchmark.
+base_dir = {directory}/run
+state_dir = {directory}/state
+log_path = {directory}/dovecot.log
+protocols = pop3 imap
+listen = {HOST}
+default_internal_user = {internal}
+default_login_user = {login}
+first_valid_uid = {min(uid, 500)}
+ssl = required
+ssl_cert = <{cert}
+ssl_key = <{key}
+ssl_min_protocol = TLSv1.2
+auth_mechanisms = plain
+auth_cache_size = 10M
+auth_cache_ttl = 1 hour
+auth_cache_negative_ttl = 1 hour
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {passwd}
+}}
+userdb {{
+  driver = passwd-file
+  args = {passwd}
+}}
+mail_location = maildir:~/Maildir
+service pop3-login {{
+  inet_listener pop3 {{
+    port = 0
+  }}
+  inet_listener pop3s {{
+    address = {HOST}
+    port = {pop3s}
+    ssl = yes
+  }}
+  service_count = 0
+  process_min_avail = {cpus}
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = 0
+  }}
+  inet_listener imaps {{
+    address = {HOST}
+    port = {imaps}
+    ssl = yes
+  }}
+  service_count = 0
+  process_min_avail = {cpus}
+}}
+""" + post_login
+
+
+def _wait_for_ports(process: subprocess.Popen[str], ports: list[int], timeout: float) -> bool:
+    deadline = time.time() + timeout
+    waiting = list(ports)
+    while waiting and time.time() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection((HOST, waiting[0]), timeout=1.0):
+                waiting.pop(0)
+        except OSError:
+            time.sleep(0.05)
+    return not waiting and process.poll() is None
+
+
+def run_dovecot(
+    work: Path, ca_dir: Path, concurrencies: list[int], args: Any, notes: list[str],
+    reuse: bool = False,
+) -> list[Any]:
+    """The pop3s and imaps scenarios against Dovecot in the foreground, in its own directory."""
+    name = "dovecot-reuse" if reuse else "dovecot"
+    binary = dovecot_binary()
+    if binary is None:
+        line = f"{name}: Dovecot is not installed, reference skipped (install: {DOVECOT_INSTALL})"
+        log(line)
+        notes.append(line)
+        return []
+    from pixlab.lab.certs import CertificateAuthority, CertificateKind, ServedCertificate
+
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    notes.append(f"{name}: {binary} {version.strip()}, high-performance login processes"
+                 + (", post-login processes reused" if reuse else "")
+                 + "; its rows: lab CPU is Dovecot's whole process tree, loop thr its busiest"
+                 " process")
+    directory = work / name
+    directory.mkdir()
+    if os.geteuid() == 0:  # the mail user must reach its Maildir under the temporary dir
+        work.chmod(0o711)
+        directory.chmod(0o711)
+    cert, key = CertificateAuthority(ca_dir).issue(
+        ServedCertificate(CertificateKind.VALID, ("localhost", HOST))
+    )
+    _internal, _login, uid, gid = dovecot_users()
+    homes = seed_maildir(directory / "mail", [reader(i) for i in range(max(concurrencies))],
+                         20, uid, gid)
+    passwd = directory / "passwd"
+    passwd.write_text("".join(
+        f"{address}:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{home}::\n"
+        for address, home in homes.items()
+    ))
+    base = free_port_base()
+    ports = {"pop3s": base + 995, "imaps": base + 993}
+    config = directory / "dovecot.conf"
+    config.write_text(dovecot_config(directory, cert, key, ports["pop3s"], ports["imaps"], passwd,
+                                     reuse))
+    with (directory / "stderr.log").open("w") as stderr:
+        process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL,
+                                   stderr=stderr, text=True)
+    figures = []
+    try:
+        if not _wait_for_ports(process, list(ports.values()), 30):
+            logs = [directory / "stderr.log", directory / "dovecot.log"]
+            text = "".join(p.read_text() for p in logs if p.exists())
+            raise RuntimeError(f"dovecot did not start:\n{text[-3000:]}")
+        info = {"ca": str(ca_dir / "pixlab-ca.pem"), "listeners": []}
+        server = Sandbox(process=process, info=info, started_in=0.0,
+                         cpu_meter=lambda: process_tree_cpu(process.pid))
+        for scenario, port in ports.items():
+            for clients in concurrencies:
+                log(f"{name}-{scenario}: {clients} client(s) for {args.seconds:.0f} s ...")
+                result = run_load(scenario, server, port, clients, args.processes, args.seconds,
+                                  args.warmup)
+                result.scenario = f"{name}-{scenario}"
+                figures.append(asdict(result))
+    finally:
+        stop_sandbox_process(process)
+    errors = [line for line in (directory / "dovecot.log").read_text(errors="replace")
+              .splitlines() if "Error" in line or "Fatal" in line]
+    for line in errors[:3]:
+        notes.append(f"{name} log: {line[:200]}")
+    return figures
+
+
 # -- the one-off measurements ---------------------------------------------------
 
 
@@ -659,7 +927,7 @@ def select_10k(lab: Sandbox, port: int, runs: int = 3) -> dict[str, Any]:
             client.logout()
         finally:
             client.shutdown() if client.state != "LOGOUT" else None
-    return {"best_s": min(times), "runs_s": times, "messages": int(data[0]), "fetched": count}
+    return {"best_s": min(times), "runs_s": times, "messages": int(data[0] or 0), "fetched": count}
 
 
 def measure_rss(
@@ -781,14 +1049,15 @@ def print_report(report: dict[str, Any]) -> None:
     loads = report["load"]
     if loads:
         log("")
-        header = (f"{'scenario':10} {'clients':>7} {'sessions/s':>10} {'p50 ms':>8} "
+        width = max(10, *(len(f["scenario"]) for f in loads))
+        header = (f"{'scenario':{width}} {'clients':>7} {'sessions/s':>10} {'p50 ms':>8} "
                   f"{'p95 ms':>8} {'max ms':>8} {'errors':>6} {'lab CPU':>8} "
                   f"{'loop thr':>8} {'lab ms/s':>8} {'clients CPU':>11} {'others':>6} "
                   f"{'machine':>7}")
         log(header)
         log("-" * len(header))
         for f in loads:
-            log(f"{f['scenario']:10} {f['clients']:>7} {f['per_second']:>10.1f} "
+            log(f"{f['scenario']:{width}} {f['clients']:>7} {f['per_second']:>10.1f} "
                 f"{f['p50_ms']:>8.1f} {f['p95_ms']:>8.1f} {f['max_ms']:>8.1f} "
                 f"{f['errors']:>6} {f['lab_cpu_percent']:>7.0f}% "
                 f"{f['lab_busiest_thread_percent']:>7.0f}% {f['lab_cpu_ms_per_session']:>8.2f} "
@@ -887,6 +1156,11 @@ def main(argv: list[str] | None = None) -> int:
         ca_dir = main_dir / "tls"
         if "bare-smtp" in only:
             report["load"] += run_bare_smtp(work, ca_dir, concurrencies, args)
+        if "dovecot" in only:
+            report["load"] += run_dovecot(work, ca_dir, concurrencies, args, report["notes"])
+        if "dovecot-reuse" in only:
+            report["load"] += run_dovecot(work, ca_dir, concurrencies, args, report["notes"],
+                                          reuse=True)
         if "start" in only:
             log("start time ...")
             report["start"] = measure_start(work, ca_dir)
