@@ -70,6 +70,7 @@ class LineSession(asyncio.StreamReaderProtocol):
             LineTooLong: over `max_line` bytes.
             SessionTimeout: nothing came for `self.timeout` seconds.
         """
+        self.conn.flush()  # the reply is complete: the client is waiting for it
         try:
             async with asyncio.timeout(self.timeout):
                 line = await self.reader.readuntil(b"\n")
@@ -87,6 +88,7 @@ class LineSession(asyncio.StreamReaderProtocol):
         Raises:
             SessionTimeout: the bytes did not all come within `self.timeout` seconds.
         """
+        self.conn.flush()
         try:
             async with asyncio.timeout(self.timeout):
                 return await self.reader.readexactly(size)

@@ -24,6 +24,7 @@ import time
 import weakref
 from asyncio import sslproto
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,8 @@ class Connection:
     account: str | None = None
     bytes_in: int = 0
     bytes_out: int = 0
+    # Sends now what the server has written so far (see _ServerEnd.flush).
+    flush: Callable[[], None] = field(default=lambda: None, repr=False)
 
     def record(self, kind: str, **data: Any) -> Event:
         """Record an event of this connection, with its id, listener, account and TLS state."""
@@ -195,6 +198,7 @@ class _ClientSide(asyncio.Protocol):
         self.tap.active.add(self)
         conn.record("connection.opened", peer=f"{conn.peer[0]}:{conn.peer[1]}")
         self.server = _ServerEnd(self, transport)
+        conn.flush = self.server.flush
         self.tap._server_ends.add(self.server)
         protocol = lab.server_protocol(self.spec, conn)
         if not self.spec.implicit_tls:
@@ -230,6 +234,8 @@ class _ClientSide(asyncio.Protocol):
         self.tap._kept(self.conn.capture.add(CLIENT, data))
         if self.server is not None:
             self.server.deliver(data)
+            # What the server answered at once (a TLS handshake's flight) goes now.
+            self.server.flush()
 
     def eof_received(self) -> bool:
         # The client may half-close after its last command: pass it on, keep listening.
@@ -301,6 +307,17 @@ class _ServerEnd(asyncio.Transport):
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
             self.write(data)
+
+    def flush(self) -> None:
+        """Send now what was written this turn of the loop.
+
+        A write is otherwise sent at the next turn, so that a reply written in
+        several pieces leaves as one segment. A server that knows its reply is
+        complete (it waits for the client's next line) calls this: the client
+        gets its answer without waiting for everything else the loop has to do
+        in this turn, at 16 busy clients several milliseconds a round trip.
+        """
+        self._send()
 
     def _send(self) -> None:
         if not self._outgoing:
