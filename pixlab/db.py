@@ -6,6 +6,8 @@ and the web threads read while one of them writes); any SQLAlchemy URL works.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.engine.interfaces import DBAPICursor, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -258,52 +261,56 @@ class DriverStatement:
         self.columns = columns  # for an INSERT: the columns given, in this order
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
 
-    def _sql(self, engine: Engine) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
-        compiled = self._compiled.get(engine.dialect.name)
+    def _sql(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            statement = self.statement.compile(dialect=engine.dialect, column_keys=self.columns)
+            statement = self.statement.compile(dialect=dialect, column_keys=self.columns)
             # The parameters' order, or None where the driver takes them by name.
             order = getattr(statement, "positiontup", None)
             # A select's own constants (the 0 of a COALESCE) are parameters too.
             constants = {} if self.columns else dict(statement.params)
             compiled = (str(statement), tuple(order) if order is not None else None, constants)
-            self._compiled[engine.dialect.name] = compiled
+            self._compiled[dialect.name] = compiled
         return compiled
 
-    @staticmethod
-    def _params(
-        names: tuple[str, ...] | None, values: dict[str, Any]
-    ) -> tuple[Any, ...] | dict[str, Any]:
-        return values if names is None else tuple(values[n] for n in names)
+    def on(self, cursor: DBAPICursor, dialect: Dialect, **values: Any) -> list[tuple[Any, ...]]:
+        """Run on a cursor of `driver_cursor`; the rows, as plain tuples (none for most writes)."""
+        sql, names, constants = self._sql(dialect)
+        values = {**constants, **values}
+        cursor.execute(sql, values if names is None else tuple(values[n] for n in names))
+        return list(cursor.fetchall())
 
     def rows(self, engine: Engine, **values: Any) -> list[tuple[Any, ...]]:
-        """Run a read; the rows as plain tuples, in the order of the statement's columns."""
-        sql, names, constants = self._sql(engine)
-        params = self._params(names, {**constants, **values})
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, params)
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
+        """Run a read on its own; the rows as plain tuples, in the order of its columns."""
+        with driver_cursor(engine) as cursor:
+            return self.on(cursor, engine.dialect, **values)
 
     def insert_many(self, engine: Engine, rows: list[dict[str, Any]]) -> None:
         """Run an INSERT once per row, all in one committed transaction."""
-        sql, names, _ = self._sql(engine)
-        connection = engine.raw_connection()
+        sql, names, _ = self._sql(engine.dialect)
+        batch: list[dict[str, Any]] | list[tuple[Any, ...]] = (
+            rows if names is None else [tuple(row[n] for n in names) for row in rows]
+        )
+        with driver_cursor(engine, commit=True) as cursor:
+            cursor.executemany(sql, batch)
+
+
+@contextmanager
+def driver_cursor(engine: Engine, commit: bool = False) -> Iterator[DBAPICursor]:
+    """A cursor on one of the engine's pooled connections, for `DriverStatement.on`.
+
+    With `commit`, what the block did is committed when it ends without an
+    error. Otherwise, and on an error, the pool rolls it back as it takes the
+    connection back.
+    """
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
         try:
-            cursor = connection.cursor()
-            try:
-                batch: list[dict[str, Any]] | list[tuple[Any, ...]] = (
-                    rows if names is None else [tuple(row[n] for n in names) for row in rows]
-                )
-                cursor.executemany(sql, batch)
-            finally:
-                cursor.close()
-            connection.commit()
+            yield cursor
         finally:
-            connection.close()  # back to the pool, which rolls back whatever did not commit
+            cursor.close()
+        if commit:
+            connection.commit()
+    finally:
+        connection.close()

@@ -26,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 
-from pixlab.db import Account, DriverStatement, Folder, Message
+from pixlab.db import Account, DriverStatement, Folder, Message, driver_cursor
 from pixlab.lab.passwords import RecentLogins, hash_password
 
 # The folders every account starts with, and their RFC 6154 special-use roles.
@@ -183,6 +183,11 @@ _READ_FOLDER_BY_ID = DriverStatement(_FOLDER_BY_ID)
 _READ_FOLDERS_OF_ACCOUNT = DriverStatement(_FOLDERS_OF_ACCOUNT)
 _READ_MESSAGES_OF_FOLDER = DriverStatement(_MESSAGES_OF_FOLDER)
 _READ_RAW = DriverStatement(_RAW)
+_RUN_NEXT_UID = DriverStatement(_NEXT_UID)
+_RUN_INSERT_MESSAGE = DriverStatement(
+    _INSERT_MESSAGE,
+    ["folder_id", "account_id", "uid", "flags", "internal_date", "size", "raw"],
+)
 
 
 class MailStore:
@@ -351,31 +356,34 @@ class MailStore:
         raw = crlf(raw)
         size = len(raw)
         when = int(time.time()) if internal_date is None else internal_date
-        with self.engine.begin() as conn:
+        dialect = self.engine.dialect
+        # Every delivery and APPEND comes here: on the driver's cursor (see
+        # DriverStatement), in one transaction that commits before the server answers.
+        with driver_cursor(self.engine, commit=True) as cursor:
             # The UPDATE takes SQLite's write lock first, so two deliveries
             # never receive the same UID, and the quota is checked under that
             # lock, in the same transaction as the insert.
-            row = conn.execute(
-                _NEXT_UID, {"b_account": account.id, "b_name": _folder_key(folder_name)}
-            ).first()
-            usage = self._usage(conn, account.id)
+            folders = _RUN_NEXT_UID.on(
+                cursor, dialect, b_account=account.id, b_name=_folder_key(folder_name)
+            )
+            usage = _READ_USAGE.on(cursor, dialect, b_account=account.id)[0][0]
             if usage + size > account.quota_bytes:
                 raise QuotaExceeded(account.address, usage, account.quota_bytes, size)
-            if row is None:
+            if not folders:
                 raise UnknownFolder(folder_name)
-            folder_id, uid = row.id, row.uidnext - 1
-            message_id = conn.execute(
-                _INSERT_MESSAGE,
-                {
-                    "folder_id": folder_id,
-                    "account_id": account.id,
-                    "uid": uid,
-                    "flags": _flags_text(flags),
-                    "internal_date": when,
-                    "size": size,
-                    "raw": raw,
-                },
-            ).scalar_one()
+            folder_id, uidnext = folders[0]
+            uid = uidnext - 1
+            [(message_id,)] = _RUN_INSERT_MESSAGE.on(
+                cursor,
+                dialect,
+                folder_id=folder_id,
+                account_id=account.id,
+                uid=uid,
+                flags=_flags_text(flags),
+                internal_date=when,
+                size=size,
+                raw=raw,
+            )
         self._notify(account.id, folder_id)
         return MessageInfo(message_id, folder_id, uid, frozenset(flags), when, size)
 
