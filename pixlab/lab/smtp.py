@@ -10,7 +10,7 @@ own hooks, with Postfix's replies.
 from __future__ import annotations
 
 import asyncio
-import functools
+import inspect
 import logging
 import re
 import secrets
@@ -81,7 +81,7 @@ class LabSMTP(SMTP):
         # aiosmtpd finds its smtp_ and auth_ methods with dir() and
         # inspect.getmembers(), which reads every attribute, for every new
         # session: 7 % of a submission's time in the lab. Only those names matter.
-        return _command_names()
+        return _names_of(type(self), ("smtp_", "auth_"))
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         simple = _SIMPLE_ADDRESS.fullmatch(arg)
@@ -179,9 +179,15 @@ class LabSMTP(SMTP):
         return AuthResult(success=True, auth_data=account)
 
 
-@functools.cache
-def _command_names() -> list[str]:
-    return [name for name in dir(LabSMTP) if name.startswith(("smtp_", "auth_"))]
+_NAMES: dict[tuple[type, tuple[str, ...]], list[str]] = {}
+
+
+def _names_of(cls: type, prefixes: tuple[str, ...]) -> list[str]:
+    """The names of a class's attributes that start so, looked up once."""
+    names = _NAMES.get((cls, prefixes))
+    if names is None:
+        names = _NAMES[cls, prefixes] = [n for n in dir(cls) if n.startswith(prefixes)]
+    return names
 
 
 def smtp_session(lab: Lab, conn: Connection) -> LabSMTP:
@@ -191,6 +197,10 @@ def smtp_session(lab: Lab, conn: Connection) -> LabSMTP:
 
 class _Delivery:
     """aiosmtpd's handler: who may send what to whom, and delivery into the store."""
+
+    def __dir__(self) -> list[str]:
+        # As for LabSMTP: aiosmtpd looks for its handle_ hooks at every new session.
+        return _names_of(type(self), ("handle_",))
 
     def __init__(self, lab: Lab, conn: Connection) -> None:
         self.lab = lab
@@ -319,3 +329,8 @@ class _Delivery:
             f"\tby {self.conn.world.server_name} (PixLab) with {kind} id {queue_id};\r\n"
             f"\t{when}\r\n"
         ).encode("utf-8", "replace")
+
+
+# aiosmtpd reads handle_EHLO's signature at every new session, to tell its old
+# four-argument form from the new one: the signature is worked out once here.
+_Delivery.handle_EHLO.__signature__ = inspect.signature(_Delivery.handle_EHLO)  # type: ignore[attr-defined]
