@@ -18,6 +18,8 @@ from contextlib import ExitStack
 import pytest
 from aiosmtpd.smtp import SMTP
 from conftest import ADDRESS, DOMAIN, PASSWORD
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lab_clients import (
     EventTrail,
     ResolvedSMTP,
@@ -27,8 +29,6 @@ from lab_clients import (
     inbox,
     smtp_reply,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sqlalchemy import select
 
 from pixlab.db import EventRow
