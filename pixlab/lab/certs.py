@@ -219,11 +219,6 @@ class CertificateAuthority:
                 cert_path, key_path = self.issue(served)
                 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 context.minimum_version = ssl.TLSVersion.TLSv1_2
-                # No TLS 1.3 session tickets: each one costs the lab an encryption
-                # and one more write after every handshake, for a resumption that a
-                # lesson never needs. A client that gets none simply makes a full
-                # handshake next time, as it did the first time.
-                context.num_tickets = 0
                 context.load_cert_chain(cert_path, key_path)
                 if shared:
                     self._contexts[served] = context
