@@ -204,3 +204,24 @@ def test_implicit_tls_listener_serves_the_certificate_chosen_by_sni(make_lab) ->
         ("pop.lycee-exemple.test", "self-signed"),
         ("mail.lycee-exemple.test", "valid"),
     ]
+
+
+def test_session_tickets_come_with_starttls_only(lab, tls_context: ssl.SSLContext) -> None:  # type: ignore[no-untyped-def]
+    # Implicit TLS sends no TLS 1.3 tickets (the greeting follows the handshake at
+    # once); STARTTLS does, so that a client's next command never waits for a
+    # delayed ACK after its Finished (with smtplib, 40 ms per session).
+    with (
+        socket.create_connection(("127.0.0.1", lab.listener("pop3s").port), timeout=5) as raw,
+        tls_context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.recv(100).startswith(b"+OK")
+        assert tls.version() == "TLSv1.3"
+        assert tls.session is not None and not tls.session.has_ticket
+    with socket.create_connection(("127.0.0.1", lab.listener("pop3").port), timeout=5) as raw:
+        raw.recv(100)
+        raw.sendall(b"STLS\r\n")
+        assert raw.recv(100).startswith(b"+OK")
+        with tls_context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"CAPA\r\n")
+            assert tls.recv(1000).startswith(b"+OK")
+            assert tls.session is not None and tls.session.has_ticket

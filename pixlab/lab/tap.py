@@ -211,7 +211,7 @@ class _ClientSide(asyncio.Protocol):
         tls = sslproto.SSLProtocol(
             loop,
             protocol,
-            lab.tls_for(conn.world).context,
+            lab.tls_for(conn.world).implicit_context,
             handshake,
             server_side=True,
             ssl_handshake_timeout=lab.config.tls_handshake_timeout,  # type: ignore[arg-type]
