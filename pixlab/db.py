@@ -6,6 +6,7 @@ and the web threads read while one of them writes); any SQLAlchemy URL works.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -295,15 +296,43 @@ class DriverStatement:
             cursor.executemany(sql, batch)
 
 
-@contextmanager
-def driver_cursor(engine: Engine, commit: bool = False) -> Iterator[DBAPICursor]:
-    """A cursor on one of the engine's pooled connections, for `DriverStatement.on`.
+_THREAD = threading.local()  # this thread's own connection per engine: see own_connection
 
-    With `commit`, what the block did is committed when it ends without an
-    error. Otherwise, and on an error, the pool rolls it back as it takes the
-    connection back.
+
+@contextmanager
+def own_connection(engine: Engine) -> Iterator[None]:
+    """Give the calling thread a connection of its own for `driver_cursor`, while in the block.
+
+    For the lab's loop thread, which makes several reads for every session: a
+    pooled connection costs a check-out, a reset and a check-in each time, and
+    its page cache starts cold. The connection is detached from the pool, so
+    that the pool keeps all of its own for everyone else.
     """
     connection = engine.raw_connection()
+    connection.detach()
+    owned: dict[Engine, Any] = getattr(_THREAD, "connections", None) or {}
+    _THREAD.connections = owned
+    owned[engine] = connection
+    try:
+        yield
+    finally:
+        del owned[engine]
+        connection.close()
+
+
+@contextmanager
+def driver_cursor(engine: Engine, commit: bool = False) -> Iterator[DBAPICursor]:
+    """A cursor for `DriverStatement.on`: on the thread's own connection, or a pooled one.
+
+    With `commit`, what the block did is committed when it ends without an
+    error; on an error it is rolled back. No transaction stays open after the
+    block, so the next read sees every commit made meanwhile.
+    """
+    owned = getattr(_THREAD, "connections", None)
+    connection = owned.get(engine) if owned else None
+    pooled = connection is None
+    if connection is None:
+        connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         try:
@@ -312,5 +341,9 @@ def driver_cursor(engine: Engine, commit: bool = False) -> Iterator[DBAPICursor]
             cursor.close()
         if commit:
             connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
     finally:
-        connection.close()
+        if pooled:
+            connection.close()  # back to the pool

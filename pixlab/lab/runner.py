@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from pixlab.db import make_engine, sqlite_url
+from pixlab.db import make_engine, own_connection, sqlite_url
 from pixlab.lab.certs import CertificateAuthority
 from pixlab.lab.config import LISTENERS_BY_NAME, LabConfig, ListenerSpec
 from pixlab.lab.events import EventLog
@@ -173,8 +173,9 @@ class Lab:
                 loop.close()
                 return
             ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._shutdown())
+            with own_connection(self.engine):
+                loop.run_forever()
+                loop.run_until_complete(self._shutdown())
             loop.close()
 
         self.events.start()
