@@ -7,6 +7,7 @@ import json
 import socket
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from pixlab.db import EventRow, make_engine, sqlite_url
+from pixlab.db import EventRow, make_engine, own_connection, sqlite_url
 from pixlab.lab.certs import CertificateAuthority, CertificateKind, ServedCertificate
 from pixlab.lab.events import EventLog
 from pixlab.lab.passwords import hash_password, verify_password
@@ -68,6 +69,22 @@ def test_append_numbers_uids_normalises_crlf_and_respects_the_quota(store: MailS
         store.append(account, "INBOX", b"x" * 80)
     assert (full.value.usage, full.value.quota) == (first.size + second.size, 100)
     assert [m.uid for m in store.messages(first.folder_id)] == [1, 2]
+
+
+def test_a_thread_with_its_own_connection_leaves_no_transaction_open(store: MailStore) -> None:
+    # The lab's loop thread reads and delivers on a connection of its own: a
+    # refused delivery must not keep the write lock, and its reads must see
+    # what other threads commit meanwhile.
+    account = store.create_account(ADDRESS, PASSWORD, quota_bytes=100)
+    inbox = store.folder(account.id, "INBOX")
+    assert inbox is not None
+    with own_connection(store.engine):
+        with pytest.raises(QuotaExceeded):
+            store.append(account, "INBOX", b"x" * 200)
+        assert store.messages(inbox.id) == []
+        with ThreadPoolExecutor(1) as other:  # a held lock would make it fail: database is locked
+            other.submit(store.append, account, "INBOX", b"Subject: a\r\n\r\nb\r\n").result()
+        assert [m.uid for m in store.messages(inbox.id)] == [1]
 
 
 def test_deleted_uids_are_never_reused(store: MailStore) -> None:
