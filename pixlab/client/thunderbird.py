@@ -85,6 +85,21 @@ def _entry(file: tuple[str, str], string_id: str, fr: str, en: str) -> dict[str,
     return {"fr": fr, "en": en, "source": f"{repository}:{path}#{string_id}"}
 
 
+# Thunderbird says the same when a POP3 handshake fails and when the server does
+# not offer STLS: one string of its pop3.properties serves both.
+_POP3_NO_TLS = _entry(
+    _POP3,
+    "nsErrorCouldNotConnectViaTls",
+    "Impossible d’établir une connexion TLS vers le serveur POP3. Le serveur est peut-être "
+    "éteint ou mal configuré. Veuillez vérifier que la configuration est correcte dans "
+    "«\u00a0Paramètres serveur\u00a0» de votre serveur de courrier dans la fenêtre "
+    "«\u00a0Paramètres des comptes\u00a0» et essayer à nouveau.",
+    "Unable to establish TLS connection to POP3 server. The server may be down or may be "
+    "incorrectly configured. Please verify the correct configuration in the Server "
+    "Settings for your mail server in the Account Settings window and try again.",
+)
+
+
 STRINGS: dict[str, dict[str, str]] = {
     # Account Hub: the account set-up screen of current Thunderbird (accountHub.ftl).
     "hub.title": _entry(
@@ -1240,28 +1255,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "La connexion au serveur %S a été interrompue.",
         "Connection to server %S was interrupted.",
     ),
-    "pop3.tls_failed": _entry(
-        _POP3,
-        "nsErrorCouldNotConnectViaTls",
-        "Impossible d’établir une connexion TLS vers le serveur POP3. Le serveur est peut-être "
-        "éteint ou mal configuré. Veuillez vérifier que la configuration est correcte dans "
-        "«\u00a0Paramètres serveur\u00a0» de votre serveur de courrier dans la fenêtre "
-        "«\u00a0Paramètres des comptes\u00a0» et essayer à nouveau.",
-        "Unable to establish TLS connection to POP3 server. The server may be down or may be "
-        "incorrectly configured. Please verify the correct configuration in the Server "
-        "Settings for your mail server in the Account Settings window and try again.",
-    ),
-    "pop3.starttls_not_offered": _entry(
-        _POP3,
-        "nsErrorCouldNotConnectViaTls",
-        "Impossible d’établir une connexion TLS vers le serveur POP3. Le serveur est peut-être "
-        "éteint ou mal configuré. Veuillez vérifier que la configuration est correcte dans "
-        "«\u00a0Paramètres serveur\u00a0» de votre serveur de courrier dans la fenêtre "
-        "«\u00a0Paramètres des comptes\u00a0» et essayer à nouveau.",
-        "Unable to establish TLS connection to POP3 server. The server may be down or may be "
-        "incorrectly configured. Please verify the correct configuration in the Server "
-        "Settings for your mail server in the Account Settings window and try again.",
-    ),
+    "pop3.tls_failed": _POP3_NO_TLS,
+    "pop3.starttls_not_offered": _POP3_NO_TLS,
     "pop3.login_failed": _entry(
         _MESSENGER,
         "mailServerLoginFailed2",
