@@ -64,7 +64,11 @@ class LabConfig:
         return 0 if self.port_base == 0 else self.port_base + spec.port_canonical
 
     def security(self, spec: ListenerSpec) -> str:
-        """"tls" (implicit), "starttls" (offered) or "plain" (no TLS at all)."""
+        """"tls" (implicit), "starttls" (offered) or "none" (no TLS at all).
+
+        The words are the client's `Security` values (the lab cannot import the
+        client, which sits above it; a test checks they stay the same).
+        """
         if spec.implicit_tls:
             return "tls"
-        return "starttls" if self.starttls else "plain"
+        return "starttls" if self.starttls else "none"

@@ -38,6 +38,7 @@ from sqlalchemy import Engine, select
 from pixlab.client.client import DEFAULT_TIMEOUT, LocalMail, MailClient
 from pixlab.client.network import LabNetwork
 from pixlab.client.trace import Trace
+from pixlab.client.settings import missing
 from pixlab.db import EventRow
 from pixlab.lab.events import Event
 from pixlab.lab.runner import Lab
@@ -79,7 +80,6 @@ from pixlab.scenarios.settings import (
     account_settings,
     coerce,
     expand_editable,
-    missing,
     starting_settings,
 )
 from pixlab.scenarios.world import build_message, names_of, world_of

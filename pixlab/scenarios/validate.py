@@ -18,6 +18,7 @@ from typing import Any
 
 from pixlab.client.errors import CATALOGUE
 from pixlab.client.network import PortState
+from pixlab.client.settings import INCOMING_PROTOCOLS, SECURITIES, SIDES, Protocol
 from pixlab.lab.config import LISTENERS, LISTENERS_BY_NAME, ListenerSpec
 from pixlab.lab.events import EVENT_KINDS
 from pixlab.lab.store import DEFAULT_FOLDERS
@@ -331,7 +332,7 @@ class Channels:
         """
         editable = editable_of(device.editable)
         result = []
-        for side in ("incoming", "outgoing"):
+        for side in SIDES:
             spec = getattr(device, side)
 
             def options(key: str, everything: tuple[Any, ...], spec: Any = spec,
@@ -341,12 +342,12 @@ class Channels:
                 value = getattr(spec, key)
                 return () if value in (None, "") else (value,)
 
-            protocols = ("smtp",) if side == "outgoing" else options(
-                "protocol", ("imap", "pop3"))
+            protocols = (Protocol.SMTP.value,) if side == "outgoing" else options(
+                "protocol", INCOMING_PROTOCOLS)
             hosts = None if f"{side}.host" in editable else [spec.host] if spec.host else []
             ports = options("port", CANONICAL_PORTS)
             for protocol in protocols:
-                for security in options("security", ("none", "starttls", "tls")):
+                for security in options("security", SECURITIES):
                     result.append((side, protocol, hosts, ports, security))
         return result
 
