@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import re
 
-LANGUAGES = ("fr", "en")
+from pixlab.typography import LANGUAGES
 
 _TB = "thunderbird/thunderbird-l10n"
 _FX = "mozilla-l10n/firefox-l10n"

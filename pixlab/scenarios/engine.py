@@ -37,8 +37,8 @@ from sqlalchemy import Engine, select
 
 from pixlab.client.client import DEFAULT_TIMEOUT, LocalMail, MailClient
 from pixlab.client.network import LabNetwork
-from pixlab.client.trace import Trace
 from pixlab.client.settings import missing
+from pixlab.client.trace import Trace
 from pixlab.db import EventRow
 from pixlab.lab.events import Event
 from pixlab.lab.runner import Lab

@@ -331,7 +331,7 @@ class Channels:
         may change can take any value; a fixed one only its own (none, if blank).
         """
         editable = editable_of(device.editable)
-        result = []
+        result: list[tuple[str, str, Any, tuple[Any, ...], Any]] = []
         for side in SIDES:
             spec = getattr(device, side)
 

@@ -12,8 +12,8 @@ from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
 
 from pixlab.lab.runner import Lab
+from pixlab.typography import LANGUAGES
 
-LANGUAGES = ("fr", "en")
 csrf = CSRFProtect()
 
 
@@ -56,13 +56,13 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     csrf.init_app(app)
     app.after_request(_vary_on_htmx)
 
-    from pixlab.web import errors, lab_pages, mail, sandbox, scenarios, scenarios_service
+    from pixlab.web import errors, lab_pages, mail, sandbox, scenario_player, scenarios
 
     app.register_blueprint(lab_pages.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(mail.bp)
     app.register_blueprint(scenarios.bp)
-    scenarios_service.init_app(app)
+    scenario_player.init_app(app)
     errors.init_app(app)
     return app
 
