@@ -16,13 +16,8 @@ from flask_babel import lazy_gettext as _l
 
 from pixlab.client.client import DEFAULT_TIMEOUT
 from pixlab.sandbox.store import LearnerInfo
-from pixlab.scenarios.engine import (
-    Attempt,
-    QuizAnswer,
-    ScenarioEngine,
-    ScenarioProgress,
-    UnknownScenario,
-)
+from pixlab.scenarios.attempt import Attempt, QuizAnswer, ScenarioProgress
+from pixlab.scenarios.engine import ScenarioEngine, UnknownScenario
 from pixlab.scenarios.loader import BrokenScenario, Catalogue, configured_dirs, load_catalogue
 from pixlab.scenarios.progress import COMPLETED, GIVEN_UP, PLAYING
 from pixlab.scenarios.schema import Question, Scenario, local

@@ -19,11 +19,8 @@ from pixlab.client.client import LocalMail, MailClient
 from pixlab.client.settings import SETTING_KINDS
 from pixlab.client.trace import Trace
 from pixlab.sandbox.store import DeviceInfo, LearnerInfo, column
-from pixlab.scenarios.engine import (
-    Attempt,
-    ScenarioEngine,
-    UnknownScenario,
-)
+from pixlab.scenarios.attempt import Attempt
+from pixlab.scenarios.engine import ScenarioEngine, UnknownScenario
 from pixlab.scenarios.schema import DeviceSpec, Scenario
 from pixlab.scenarios.settings import SettingError
 from pixlab.web import current_lab
