@@ -340,8 +340,7 @@ class MailStore:
                head_bytes: int = 4096) -> dict[int, FolderNewest]:
         """Each folder's count and its newest messages' first bytes (their headers), by folder id.
 
-        Two read-only queries whatever the mailbox's size, for the pages that
-        show what is left on the server.
+        Two read-only queries whatever the mailbox's size (for the server's side of a record).
         """
         rank = (
             func.row_number()

@@ -14,7 +14,7 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, TypeVar, Union
@@ -262,3 +262,19 @@ def documented_fields(cls: type[Any]) -> list[tuple[str, str, str]]:
         (toml_key(f), _type_name(hints[f.name]), field_doc(f))
         for f in dataclasses.fields(cls)
     ]
+
+
+def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (field path, value) below a scenario's dataclass, texts included."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from walk(getattr(value, f.name), f"{path}.{toml_key(f)}" if path else
+                            toml_key(f))
+    elif isinstance(value, tuple):
+        for n, item in enumerate(value, 1):
+            yield from walk(item, f"{path}[{n}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from walk(item, f"{path}.{key}")
+    else:
+        yield path, value

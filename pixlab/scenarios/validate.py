@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
 from email import message_from_string
 from email.policy import default as default_policy
 from typing import Any
@@ -27,7 +26,7 @@ from pixlab.scenarios.channels import (
     event_channels,
     trace_channels,
 )
-from pixlab.scenarios.fields import Problems, did_you_mean, toml_key
+from pixlab.scenarios.fields import Problems, did_you_mean, toml_key, walk
 from pixlab.scenarios.matchers import (
     COMMON_FIELDS,
     EVENT_DATA,
@@ -117,22 +116,6 @@ def _check_header(scenario: Scenario, problems: Problems, expected_slug: str | N
         if code not in COMPETENCES:
             problems.error(f"competences[{n}]", f"unknown Pix competence '{code}'"
                            + did_you_mean(code, COMPETENCES))
-
-
-def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every (field path, value) below a scenario's dataclass, texts included."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            yield from walk(getattr(value, f.name), f"{path}.{toml_key(f)}" if path else
-                            toml_key(f))
-    elif isinstance(value, tuple):
-        for n, item in enumerate(value, 1):
-            yield from walk(item, f"{path}[{n}]")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from walk(item, f"{path}.{key}")
-    else:
-        yield path, value
 
 
 def _check_placeholders(scenario: Scenario, problems: Problems) -> None:
