@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 
-from pixlab.web import LANGUAGES, current_lab
+from pixlab.web.context import LANGUAGES, current_lab
 
 bp = Blueprint("lab", __name__)
 

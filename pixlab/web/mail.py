@@ -14,8 +14,8 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from pixlab.web import current_lab, wants_fragment
 from pixlab.web import sandbox_service as service
+from pixlab.web.context import current_lab, wants_fragment
 
 bp = Blueprint("mail", __name__, url_prefix="/bac-a-sable")
 

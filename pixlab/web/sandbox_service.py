@@ -37,7 +37,7 @@ from pixlab.devices import (
     new_lab_address,
     new_lab_password,
 )
-from pixlab.web import current_lab
+from pixlab.web.context import current_lab
 from pixlab.web.program_messages import program_text
 from pixlab.web.traces import (
     ServerFolder,

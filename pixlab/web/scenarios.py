@@ -6,9 +6,9 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from pixlab.web import current_lab, wants_fragment
 from pixlab.web import sandbox_service as sandbox
 from pixlab.web import scenarios_service as service
+from pixlab.web.context import current_lab, wants_fragment
 from pixlab.web.mail import CHANGED_EVENT
 
 bp = Blueprint("scenarios", __name__, url_prefix="/scenarios")

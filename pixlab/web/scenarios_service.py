@@ -38,8 +38,8 @@ from pixlab.scenarios.loader import BrokenScenario, Catalogue, configured_dirs, 
 from pixlab.scenarios.progress import COMPLETED, GIVEN_UP, PLAYING
 from pixlab.scenarios.schema import DeviceSpec, Question, Scenario, local
 from pixlab.scenarios.settings import SettingError
-from pixlab.web import current_lab
 from pixlab.web import sandbox_service as sandbox
+from pixlab.web.context import current_lab
 
 if TYPE_CHECKING:
     from pixlab.lab.runner import Lab
