@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from pixlab.db import make_engine, own_connection, sqlite_url
+from pixlab.lab import logs
 from pixlab.lab.access import ConnectionLimits, FailureDelays, Lockouts, LoginRefused
 from pixlab.lab.certs import CertificateAuthority
 from pixlab.lab.config import LISTENERS_BY_NAME, LabConfig, ListenerSpec
@@ -92,6 +93,7 @@ class Lab:
 
     def start(self, timeout: float = 15.0) -> Lab:
         """Start the loop thread and every listener; returns once they all accept."""
+        logs.configure()  # before the first connection: aiosmtpd would log passwords
         ready = threading.Event()
         failure: list[BaseException] = []
 
