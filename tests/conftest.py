@@ -23,6 +23,9 @@ def lab_config(**overrides: object) -> LabConfig:
         "port_base": 0,
         "preauth_timeout": 5.0,
         "tls_handshake_timeout": 2.0,
+        # Failed logins from network peers wait, but only milliseconds here: tests fail often.
+        "auth_failure_delay": 0.002,
+        "auth_failure_delay_max": 0.016,
     }
     values.update(overrides)
     return LabConfig(**values)  # type: ignore[arg-type]

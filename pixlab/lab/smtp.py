@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import re
 import secrets
 import time
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 
 from pixlab.lab import replies as R
-from pixlab.lab.runner import LoginRefused
+from pixlab.lab.access import LoginRefused
 from pixlab.lab.store import AccountInfo, QuotaExceeded
 from pixlab.lab.tap import Connection, describe_tls_failure
 from pixlab.lab.tls import ssl_object_of
@@ -35,10 +34,6 @@ _REFUSALS = {
     "locked": R.SMTP_ACCOUNT_LOCKED,
     "busy": R.SMTP_AUTH_TOO_MANY,
 }
-
-# aiosmtpd logs every command line at INFO, AUTH lines included: their base64
-# is a password in clear. The lab records what matters in its own event log.
-logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 # What nearly every mail program sends after MAIL FROM: and RCPT TO:: an address
 # between angle brackets, a dot-atom on both sides of the "@", then perhaps
@@ -75,6 +70,7 @@ class LabSMTP(SMTP):
         )
         self.account: AccountInfo | None = None
         self.closing_after_reply = False
+        self.refusal_delay = 0.0  # a refused login's reply waits this long (see push)
         self.timed_out = False
 
     def __dir__(self) -> list[str]:
@@ -109,6 +105,11 @@ class LabSMTP(SMTP):
             self.lab.tls.established(self.conn, ssl_object)
 
     async def push(self, status: Any) -> None:
+        if self.refusal_delay:
+            # aiosmtpd sends the reply of a refused AUTH itself, after _check_login:
+            # the delay that Lab.log_in asked for is waited here, before that reply.
+            delay, self.refusal_delay = self.refusal_delay, 0.0
+            await asyncio.sleep(delay)
         if isinstance(status, str):
             # aiosmtpd echoes an unknown command word as it came ('500 Error: command
             # "..." not recognized'), NUL and escape sequences included: a reply line
@@ -171,6 +172,7 @@ class LabSMTP(SMTP):
         try:
             account = self.lab.log_in(self.conn, login, password, mechanism)
         except LoginRefused as refused:
+            self.refusal_delay = refused.delay
             if refused.reason == "busy":
                 self.closing_after_reply = True
             return AuthResult(success=False, handled=False, message=_REFUSALS[refused.reason])

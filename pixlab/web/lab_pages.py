@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 
 from pixlab.typography import LANGUAGES
-from pixlab.web import current_lab
+from pixlab.web.context import current_lab
 
 bp = Blueprint("lab", __name__)
 

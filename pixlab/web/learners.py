@@ -24,7 +24,7 @@ from pixlab.sandbox.store import (
     new_lab_address,
     new_lab_password,
 )
-from pixlab.web import current_lab
+from pixlab.web.context import current_lab
 from pixlab.web.labels import SECURITY_LABELS
 from pixlab.web.welcome import welcome_messages
 

@@ -15,7 +15,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from pixlab.sandbox.store import DeviceInfo
-from pixlab.web import current_lab, learners, mail_program, testing, wants_fragment
+from pixlab.web import learners, mail_program, testing
+from pixlab.web.context import current_lab, wants_fragment
 
 bp = Blueprint("mail", __name__, url_prefix="/bac-a-sable")
 

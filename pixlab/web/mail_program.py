@@ -28,7 +28,7 @@ from pixlab.sandbox.store import (
     DeviceInfo,
     LearnerInfo,
 )
-from pixlab.web import current_lab
+from pixlab.web.context import current_lab
 from pixlab.web.labels import lang
 from pixlab.web.program_messages import program_text
 from pixlab.web.traces import (

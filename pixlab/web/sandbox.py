@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from pixlab.web import current_lab, labels, learners, settings_form, testing, wants_fragment
+from pixlab.web import labels, learners, settings_form, testing
+from pixlab.web.context import current_lab, wants_fragment
 from pixlab.web.program_messages import program_label, program_markup
 
 bp = Blueprint("sandbox", __name__, url_prefix="/bac-a-sable")

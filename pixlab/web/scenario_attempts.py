@@ -21,7 +21,7 @@ from pixlab.scenarios.engine import ScenarioEngine, UnknownScenario
 from pixlab.scenarios.loader import BrokenScenario, Catalogue, configured_dirs, load_catalogue
 from pixlab.scenarios.progress import COMPLETED, GIVEN_UP, PLAYING
 from pixlab.scenarios.schema import Question, Scenario, local
-from pixlab.web import current_lab
+from pixlab.web.context import current_lab
 from pixlab.web.labels import lang
 from pixlab.web.learners import current_learner, start_learner
 

@@ -23,7 +23,7 @@ from pixlab.scenarios.attempt import Attempt
 from pixlab.scenarios.engine import ScenarioEngine, UnknownScenario
 from pixlab.scenarios.schema import DeviceSpec, Scenario
 from pixlab.scenarios.settings import SettingError
-from pixlab.web import current_lab
+from pixlab.web.context import current_lab
 from pixlab.web.labels import SECURITY_LABELS, lang
 from pixlab.web.learners import ConnectionSheet, SheetLine, devices
 from pixlab.web.mail_program import (

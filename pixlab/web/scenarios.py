@@ -7,15 +7,14 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from pixlab.web import (
-    current_lab,
     learners,
     mail_program,
     scenario_attempts,
     scenario_player,
     settings_form,
     testing,
-    wants_fragment,
 )
+from pixlab.web.context import current_lab, wants_fragment
 from pixlab.web.mail import CHANGED_EVENT
 
 bp = Blueprint("scenarios", __name__, url_prefix="/scenarios")
