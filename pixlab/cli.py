@@ -227,7 +227,14 @@ def _https_server(app: WSGIApplication, args: argparse.Namespace, lab: Lab) -> _
     adapter.context = lab.ca.server_context(served)  # TLS 1.2 at least, as the lab's servers
     server.ssl_adapter = adapter
     server.prepare()  # binds now, so that a taken port is said before "ready"
-    return _WebServer(int(server.bind_addr[1]), server.serve, server.stop)
+
+    def run() -> None:
+        # Cheroot is stopped from another thread, never by a KeyboardInterrupt
+        # raised inside its connection loop (which can leave stop() waiting).
+        threading.Thread(target=server.serve, name="pixlab-https", daemon=True).start()
+        _wait_for_signal()
+
+    return _WebServer(int(server.bind_addr[1]), run, server.stop)
 
 
 def _certificate_names(host: str) -> tuple[str, ...]:
