@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "pixlab"
 MAX_LINES = 600
 # Files over MAX_LINES, each named with its reason in the README's developer section.
-LONG_FILES = {"pixlab/client/thunderbird.py"}
+LONG_FILES: set[str] = set()
 # A part may import the parts of a lower rank (and itself); see docs/architecture.md.
-RANKS = {"db": 0, "typography": 0, "lab": 1, "client": 2, "sandbox": 3, "scenarios": 3,
-         "workshops": 4, "web": 5, "cli": 6, "__init__": 6, "__main__": 6}
+RANKS = {"db": 0, "typography": 0, "migrations": 1, "lab": 1, "client": 2, "sandbox": 3,
+         "scenarios": 3, "workshops": 4, "web": 5, "cli": 6, "__init__": 6, "__main__": 6}
 
 
 def _sources() -> list[Path]:

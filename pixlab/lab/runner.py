@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -91,9 +92,37 @@ class Lab:
 
     # -- life cycle ---------------------------------------------------------
 
+    @property
+    def postmaster_address(self) -> str:
+        """The lab's postmaster mailbox: mail to <postmaster> and postmaster@ a lab domain."""
+        return f"postmaster@{self.world.primary_domain}"
+
+    @property
+    def postmaster_password_path(self) -> Path:
+        """Where the postmaster's password is kept for the trainer (readable by the owner only)."""
+        return self.data_dir / "postmaster-password.txt"
+
+    def ensure_postmaster(self) -> str:
+        """Create the postmaster account once, with a password kept in the data directory.
+
+        Returns the password. A postmaster whose password file was deleted gets a
+        new password (and keeps its mail).
+        """
+        path = self.postmaster_password_path
+        password = path.read_text().strip() if path.exists() else ""
+        if not password:
+            password = secrets.token_urlsafe(12)
+            path.write_text(password + "\n")
+            path.chmod(0o600)
+            self.store.create_account(self.postmaster_address, password)
+        elif self.store.account(self.postmaster_address) is None:
+            self.store.create_account(self.postmaster_address, password)
+        return password
+
     def start(self, timeout: float = 15.0) -> Lab:
         """Start the loop thread and every listener; returns once they all accept."""
         logs.configure()  # before the first connection: aiosmtpd would log passwords
+        self.ensure_postmaster()
         ready = threading.Event()
         failure: list[BaseException] = []
 

@@ -72,6 +72,7 @@ class LabSMTP(SMTP):
         self.closing_after_reply = False
         self.refusal_delay = 0.0  # a refused login's reply waits this long (see push)
         self.timed_out = False
+        self.in_tls_handshake = False
 
     def __dir__(self) -> list[str]:
         # aiosmtpd finds its smtp_ and auth_ methods with dir() and
@@ -127,11 +128,14 @@ class LabSMTP(SMTP):
     async def smtp_STARTTLS(self, arg: str) -> None:
         # aiosmtpd waits up to 60 s for the handshake; a lesson cannot.
         self._reset_timeout(self.lab.config.tls_handshake_timeout)
+        self.in_tls_handshake = True
         try:
             await super().smtp_STARTTLS(arg)
         except TLSSetupException as exc:
             self.conn.record("tls.failed", reason=describe_tls_failure(exc.__cause__ or exc))
             raise
+        finally:
+            self.in_tls_handshake = False
         if not self.conn.tls:
             # No handshake came before the timer set above (or the client) closed the
             # connection, and aiosmtpd returns as if all went well: say what happened.
@@ -142,6 +146,12 @@ class LabSMTP(SMTP):
 
     def _timeout_cb(self) -> None:
         self.timed_out = True
+        transport = self.transport
+        # RFC 5321 section 4.5.3.2: the server answers 421 before it closes. Not in
+        # the middle of a TLS handshake, where a line in clear would be garbage.
+        if transport is not None and not transport.is_closing() and not self.in_tls_handshake:
+            self._writer.write(R.SMTP_TIMEOUT.format(hostname=self.hostname).encode() + b"\r\n")
+            self.conn.flush()
         super()._timeout_cb()
 
     async def smtp_AUTH(self, arg: str) -> None:
@@ -252,10 +262,11 @@ class _Delivery:
         _, parsed = parseaddr(address)
         local, at, domain = parsed.rpartition("@")
         domain = domain.lower()
-        if not (local and at and domain):
+        postmaster = self._postmaster(parsed, local, domain)
+        if postmaster is None and not (local and at and domain):
             # Without an "@" there is no domain to deliver to, let alone to relay to.
             return R.SMTP_BAD_ADDRESS
-        account = self.lab.store.account(parsed)
+        account = postmaster or self.lab.store.account(parsed)
         if account is None:
             if self.lab.is_local_domain(domain, self.conn.world):
                 self.conn.record("message.rejected", recipient=parsed, reason="unknown user")
@@ -270,6 +281,20 @@ class _Delivery:
         envelope.rcpt_tos.append(account.address)
         envelope.rcpt_options.extend(options)
         return R.SMTP_RECIPIENT_OK
+
+    def _postmaster(self, parsed: str, local: str, domain: str) -> AccountInfo | None:
+        """The mailbox for `<postmaster>` and postmaster@ a lab domain (RFC 5321 section 4.5.1).
+
+        A lab domain with its own postmaster account keeps it; any other lab
+        domain's postmaster is the lab's.
+        """
+        bare = parsed.lower() == "postmaster"
+        if not bare and not (
+            local.lower() == "postmaster" and self.lab.is_local_domain(domain, self.conn.world)
+        ):
+            return None
+        own = None if bare else self.lab.store.account(parsed)
+        return own or self.lab.store.account(self.lab.postmaster_address)
 
     async def handle_DATA(self, server: LabSMTP, session: Session, envelope: Envelope) -> str:
         queue_id = secrets.token_hex(5).upper()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,7 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from pixlab.lab.runner import Lab
 from pixlab.typography import LANGUAGES
-from pixlab.web import errors, lab_pages, mail, sandbox, scenario_player, scenarios
+from pixlab.web import errors, lab_pages, mail, sandbox, scenario_player, scenarios, security
 from pixlab.web.context import resource_dir
 
 csrf = CSRFProtect()
@@ -39,6 +40,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
         SANDBOX_CLIENT_TIMEOUT=3.0,  # seconds before the simulated client gives up
         SANDBOX_TESTS_PER_MINUTE=20,  # tests, sendings and downloads per learner
         SANDBOX_FILTERED_PORTS=(25,),  # blocked on the sandbox's network, as many ISPs do
+        # The origins allowed to show PixLab in a frame (CSP frame-ancestors):
+        # PIXLAB_FRAME_ANCESTORS="'self' https://ent.example.fr", spaces between origins.
+        FRAME_ANCESTORS=os.environ.get("PIXLAB_FRAME_ANCESTORS", "'self'").split(),
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
@@ -51,6 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     csrf.init_app(app)
     app.after_request(_vary_on_htmx)
 
+    security.init_app(app)
     app.register_blueprint(lab_pages.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(mail.bp)
