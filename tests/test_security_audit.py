@@ -74,17 +74,47 @@ def test_hsts_only_over_https(client: FlaskClient) -> None:
     assert "Strict-Transport-Security" not in client.get("/").headers
 
 
-def test_frame_ancestors_come_from_the_setting(
+def test_frame_ancestors_come_from_the_embed_origins_for_embedded_pages_only(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIXLAB_EMBED_ORIGINS", "https://*.pix.fr, https://ent.lycee.example")
+    app = create_app({"DATA_DIR": str(tmp_path / "env")}, lab=lab)
+    client = app.test_client()
+    framed = client.get("/integration/premiers-pas-imap").headers["Content-Security-Policy"]
+    assert framed.endswith("; frame-ancestors 'self' https://*.pix.fr https://ent.lycee.example")
+    # The rest of the site stays framed by PixLab alone, the player at its own address too.
+    for path in ("/", "/scenarios/premiers-pas-imap", "/bac-a-sable", "/scenarios/formateur"):
+        assert client.get(path).headers["Content-Security-Policy"] == CSP, path
+    assert "X-Frame-Options" not in client.get("/integration/premiers-pas-imap").headers
+    app = create_app({"DATA_DIR": str(tmp_path / "cfg"),
+                      "EMBED_ORIGINS": ["https://a.example"]}, lab=lab)
+    csp = app.test_client().get("/integration/premiers-pas-imap").headers
+    assert csp["Content-Security-Policy"].endswith("; frame-ancestors 'self' https://a.example")
+
+
+def test_by_default_no_other_origin_may_frame_pixlab(client: FlaskClient) -> None:
+    csp = client.get("/integration/premiers-pas-imap").headers["Content-Security-Policy"]
+    assert csp == CSP
+
+
+@pytest.mark.parametrize(
+    "value",
+    ("https://ent.example/cours", "'self'", "https://a.example; script-src *", "*",
+     "ftp://a.example", "https://*", "javascript:alert(1)"),
+)
+def test_an_embed_origin_that_is_not_one_stops_the_app(
+    lab: Lab, tmp_path: Path, value: str
+) -> None:
+    with pytest.raises(ValueError, match="PIXLAB_EMBED_ORIGINS"):
+        create_app({"DATA_DIR": str(tmp_path), "EMBED_ORIGINS": value}, lab=lab)
+
+
+def test_the_old_frame_ancestors_setting_is_refused_with_the_new_name(
     lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PIXLAB_FRAME_ANCESTORS", "'self' https://ent.lycee.example")
-    app = create_app({"DATA_DIR": str(tmp_path / "env")}, lab=lab)
-    csp = app.test_client().get("/").headers["Content-Security-Policy"]
-    assert csp.endswith("; frame-ancestors 'self' https://ent.lycee.example")
-    app = create_app({"DATA_DIR": str(tmp_path / "cfg"),
-                      "FRAME_ANCESTORS": ["https://a.example", "https://b.example"]}, lab=lab)
-    csp = app.test_client().get("/").headers["Content-Security-Policy"]
-    assert csp.endswith("; frame-ancestors https://a.example https://b.example")
+    with pytest.raises(ValueError, match="PIXLAB_EMBED_ORIGINS"):
+        create_app({"DATA_DIR": str(tmp_path)}, lab=lab)
 
 
 def test_templates_carry_no_inline_script_style_or_event_handler() -> None:

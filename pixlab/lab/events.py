@@ -49,6 +49,16 @@ EVENT_KINDS: dict[str, str] = {
     "message.appended": "a client saved a message into a folder (data: folder, uid, size, flags)",
 }
 
+# What a page embedded in a course page (Pix's embed protocol) told its parent. They go in the
+# same log so a trainer reads one timeline, but no scenario matches them: objectives are judged
+# only on what the servers saw, and `pixlab scenarios check` refuses these names.
+PAGE_EVENT_KINDS: dict[str, str] = {
+    "embed.init": "the embedded page told its parent it is ready (data: slug, origin)",
+    "embed.launched": "the parent page launched the scenario (data: slug, origin)",
+    "embed.answered": "the embedded page gave its parent the scenario's answer "
+                      "(data: slug, origin, answer, outcome)",
+}
+
 _FORBIDDEN_KEYS = ("password", "passwd", "secret", "credentials")
 
 _COLUMNS = ["at", "kind", "connection_id", "account", "listener", "tls", "data"]
@@ -111,7 +121,7 @@ class EventLog:
         **data: Any,
     ) -> Event:
         """Record an event; subscribers are called before this returns."""
-        if kind not in EVENT_KINDS:
+        if kind not in EVENT_KINDS and kind not in PAGE_EVENT_KINDS:
             raise ValueError(f"unknown event kind {kind!r}")
         for key in data:
             if any(word in key.lower() for word in _FORBIDDEN_KEYS):
@@ -169,6 +179,10 @@ class EventLog:
     def for_account(self, address: str, since: float = 0.0) -> list[Event]:
         """Every event about one account since a time, oldest first."""
         return self._query(EventRow.account == address.lower(), EventRow.at >= since)
+
+    def of_kinds(self, kinds: tuple[str, ...], since: float = 0.0) -> list[Event]:
+        """Every event of these kinds since a time, oldest first."""
+        return self._query(EventRow.kind.in_(kinds), EventRow.at >= since)
 
     def _query(self, *conditions) -> list[Event]:  # type: ignore[no-untyped-def]
         self.flush()

@@ -419,6 +419,37 @@ class Walkthrough:
         "the mistakes the `mistake` steps must record"))
 
 
+# The answers an embedded scenario posts to its course page when it ends (Pix's embed protocol).
+DEFAULT_ANSWER_COMPLETED = "completed"
+DEFAULT_ANSWER_ENDED = "ended"
+MAX_ANSWER_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class EmbedSpec:
+    """What the scenario answers the course page that embeds it, when it ends."""
+
+    completed: str = field(default=DEFAULT_ANSWER_COMPLETED, metadata=doc(
+        "the answer posted when every objective is met"))
+    ended: str = field(default=DEFAULT_ANSWER_ENDED, metadata=doc(
+        "the answer posted when the learner stopped before meeting them all"))
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(key, what to do) for each answer a course page could not use."""
+        found = []
+        for key, answer in (("completed", self.completed), ("ended", self.ended)):
+            if not answer.strip():
+                found.append((key, "give a word or a short sentence, or leave the key out for "
+                                   "the default"))
+            elif len(answer) > MAX_ANSWER_LENGTH or not answer.isprintable():
+                found.append((key, f"keep it on one line, at most {MAX_ANSWER_LENGTH} "
+                                   "characters: the course page compares it as it is"))
+        if self.completed == self.ended:
+            found.append(("ended", "must differ from embed.completed: otherwise the course page "
+                                   "cannot tell a completed scenario from one the learner stopped"))
+        return found
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A whole scenario file."""
@@ -445,6 +476,8 @@ class Scenario:
     quiz: tuple[Question, ...] = field(default=(), metadata=doc("the debrief's questions"))
     walkthrough: Walkthrough | None = field(default=None, metadata=doc(
         "the automated walkthroughs the tests play"))
+    embed: EmbedSpec = field(default_factory=EmbedSpec, metadata=doc(
+        "the answers an embedded scenario gives its course page (Pix's embed protocol)"))
 
     def device(self, device_id: str) -> DeviceSpec:
         """A device by id (KeyError if none)."""

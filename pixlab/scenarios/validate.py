@@ -88,6 +88,8 @@ def check(scenario: Scenario, problems: Problems, expected_slug: str | None = No
                 _check_matcher(scenario, channels, arrival.after, path, problems, objective_ids,
                                reachability)
     _check_hints_and_quiz(scenario, problems)
+    for key, message in scenario.embed.problems():
+        problems.error(f"embed.{key}", message)
     if scenario.walkthrough is not None:
         _check_walkthrough(scenario, problems)
 

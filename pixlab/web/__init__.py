@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, session
+from flask import Flask, Response, request, session
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
 
 from pixlab.lab.runner import Lab
 from pixlab.typography import LANGUAGES
-from pixlab.web import errors, lab_pages, mail, sandbox, scenario_player, scenarios, security
+from pixlab.web import embed, errors, lab_pages, mail, sandbox, scenario_player, scenarios, security
 from pixlab.web.context import resource_dir
 
 csrf = CSRFProtect()
@@ -40,9 +40,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
         SANDBOX_CLIENT_TIMEOUT=3.0,  # seconds before the simulated client gives up
         SANDBOX_TESTS_PER_MINUTE=20,  # tests, sendings and downloads per learner
         SANDBOX_FILTERED_PORTS=(25,),  # blocked on the sandbox's network, as many ISPs do
-        # The origins allowed to show PixLab in a frame (CSP frame-ancestors):
-        # PIXLAB_FRAME_ANCESTORS="'self' https://ent.example.fr", spaces between origins.
-        FRAME_ANCESTORS=os.environ.get("PIXLAB_FRAME_ANCESTORS", "'self'").split(),
+        # The course pages allowed to show a scenario in a frame and to talk to it (Pix's
+        # embed protocol): PIXLAB_EMBED_ORIGINS="https://*.pix.fr https://ent.example.fr".
+        # Empty: nobody else may frame PixLab.
+        EMBED_ORIGINS=os.environ.get("PIXLAB_EMBED_ORIGINS", ""),
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
@@ -56,18 +57,23 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     app.after_request(_vary_on_htmx)
 
     security.init_app(app)
+    embed.configure(app)
     app.register_blueprint(lab_pages.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(mail.bp)
     app.register_blueprint(scenarios.bp)
+    # The same player, without the site's header, for a course page's iframe.
+    app.register_blueprint(scenarios.bp, name=embed.EMBED_NAME,
+                           url_prefix=embed.EMBED_PREFIX.rstrip("/"))
     scenario_player.init_app(app)
     errors.init_app(app)
     return app
 
 
 def _locale() -> str:
-    # French first: English only when the learner chose it.
-    chosen = session.get("lang")
+    # French first: English only when the learner chose it (an embedded scenario: its URL).
+    chosen = request.args.get("lang") if request.blueprint == embed.EMBED_NAME else None
+    chosen = chosen if chosen in LANGUAGES else session.get("lang")
     return chosen if chosen in LANGUAGES else "fr"
 
 

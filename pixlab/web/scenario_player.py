@@ -24,6 +24,7 @@ from pixlab.scenarios.engine import ScenarioEngine, UnknownScenario
 from pixlab.scenarios.schema import DeviceSpec, Scenario
 from pixlab.scenarios.settings import SettingError
 from pixlab.web.context import current_lab
+from pixlab.web.embed import player_endpoint
 from pixlab.web.labels import SECURITY_LABELS, lang
 from pixlab.web.learners import ConnectionSheet, SheetLine, devices
 from pixlab.web.mail_program import (
@@ -176,11 +177,12 @@ def device_page(device: DeviceInfo, page: str) -> str | None:
     if found is None:
         return None
     attempt, spec = found
+    play = player_endpoint("play")
     if page == "settings":
-        return url_for("scenarios.play", slug=attempt.slug, reglages=spec.id, _anchor="reglages")
+        return url_for(play, slug=attempt.slug, reglages=spec.id, _anchor="reglages")
     if page == "compose":
-        return url_for("scenarios.play", slug=attempt.slug, ecrire=spec.id, _anchor="ecrire")
-    return url_for("scenarios.play", slug=attempt.slug)
+        return url_for(play, slug=attempt.slug, ecrire=spec.id, _anchor="ecrire")
+    return url_for(play, slug=attempt.slug)
 
 
 def device_name(device: DeviceInfo) -> str | None:
@@ -365,9 +367,9 @@ def settings_context(learner: LearnerInfo, attempt: Attempt, device: PlayerDevic
     record = trace_record(learner, outcome.trace_id) if outcome.trace_id else None
     return {
         "device": outcome.device, "form": outcome.form, "selected": device,
-        "settings_action": url_for("scenarios.device_settings", slug=attempt.slug,
+        "settings_action": url_for(player_endpoint("device_settings"), slug=attempt.slug,
                                    device_id=device.spec_id),
-        "risk_url": url_for("scenarios.accept_risk", slug=attempt.slug,
+        "risk_url": url_for(player_endpoint("accept_risk"), slug=attempt.slug,
                             device_id=device.spec_id),
         "account_address": attempt.address, "locked_fields": device.locked_fields,
         "settings_outcome": outcome, "settings_record": record,
@@ -431,9 +433,9 @@ def compose_context(learner: LearnerInfo, attempt: Attempt, writing: Writing) ->
     return {
         "writing": writing, "draft": writing.draft, "wait": writing.wait, "compose_record": record,
         "compose_device": writing.device.info, "from_address": attempt.address,
-        "compose_action": url_for("scenarios.compose", slug=attempt.slug, device_id=spec_id),
-        "compose_back": url_for("scenarios.play", slug=attempt.slug),
-        "compose_settings": url_for("scenarios.play", slug=attempt.slug, reglages=spec_id,
+        "compose_action": url_for(player_endpoint("compose"), slug=attempt.slug, device_id=spec_id),
+        "compose_back": url_for(player_endpoint("play"), slug=attempt.slug),
+        "compose_settings": url_for(player_endpoint("play"), slug=attempt.slug, reglages=spec_id,
                                     _anchor="reglages"),
         "lab_domains": lab_domains(),
         "outside_lab": outside_lab(record.details.get("to", [])) if record else [],

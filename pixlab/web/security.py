@@ -31,6 +31,8 @@ _HEADERS = {
 }
 HSTS = "max-age=31536000"  # one year; only ever sent over HTTPS (RFC 6797 section 7.2)
 
+EMBED_PREFIX = "/integration/"  # an embedded scenario's pages (pixlab/web/embed.py)
+
 # Pages where a trainer types a password or sees the whole class. The guard
 # is keyed on the path, so every page added under these prefixes is covered.
 TRAINER_PREFIXES = ("/formateur", "/scenarios/formateur")
@@ -38,7 +40,6 @@ TRAINER_PREFIXES = ("/formateur", "/scenarios/formateur")
 
 def init_app(app: Flask) -> None:
     """Register the headers and the trainer pages' guard."""
-    app.config.setdefault("FRAME_ANCESTORS", ["'self'"])
     app.config.setdefault("TRAINER_PREFIXES", TRAINER_PREFIXES)
     app.before_request(_trainer_pages_stay_local)
     app.after_request(_security_headers)
@@ -49,9 +50,15 @@ def content_security_policy(frame_ancestors: Iterable[str]) -> str:
     return _CSP.format(ancestors=" ".join(frame_ancestors) or "'none'")
 
 
+def frame_ancestors(path: str, embed_origins: Iterable[str]) -> list[str]:
+    """Who may show this page in a frame: PixLab itself, and for an embedded scenario's
+    pages the course pages of PIXLAB_EMBED_ORIGINS (the rest of the site never)."""
+    return ["'self'", *(embed_origins if path.startswith(EMBED_PREFIX) else ())]
+
+
 def _security_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = content_security_policy(
-        current_app.config["FRAME_ANCESTORS"]
+        frame_ancestors(request.path, current_app.config.get("EMBED_ORIGINS", ()))
     )
     response.headers.update(_HEADERS)
     if request.is_secure:
