@@ -29,6 +29,7 @@ from pixlab.scenarios.matchers import (
     KIND_FIELDS,
     TRACE_WARNINGS,
 )
+from pixlab.scenarios.quotes import problems_in
 from pixlab.scenarios.schema import (
     COMPETENCES,
     DEVICE_ID_RE,
@@ -85,6 +86,7 @@ def check(scenario: Scenario, problems: Problems, expected_slug: str | None = No
                 _check_matcher(scenario, channels, arrival.after, path, problems, objective_ids,
                                reachability)
     _check_hints_and_quiz(scenario, problems)
+    _check_quotations(scenario, problems)
     if scenario.walkthrough is not None:
         _check_walkthrough(scenario, problems)
 
@@ -129,6 +131,15 @@ def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
             yield from walk(item, f"{path}.{key}")
     else:
         yield path, value
+
+
+def _check_quotations(scenario: Scenario, problems: Problems) -> None:
+    """What a text quotes as a program's words or a page's label must be what PixLab shows."""
+    for path, value in walk(scenario):
+        lang = path.rpartition(".")[2]
+        if isinstance(value, str) and lang in ("fr", "en"):
+            for message in problems_in(value, lang):
+                problems.error(path, message)
 
 
 def _check_placeholders(scenario: Scenario, problems: Problems) -> None:
