@@ -55,12 +55,14 @@ def test_what_pixlab_shows_passes(text: str, lang: str) -> None:
 @pytest.mark.parametrize(
     ("text", "lang", "start"),
     (
-        ("Puis il affiche « délai dépassé ».", "fr", "«\u00a0délai dépassé\u00a0» is quoted as what"),
+        ("Puis il affiche « délai dépassé ».", "fr",
+         "«\u00a0délai dépassé\u00a0» is quoted as what"),
         ("Le téléphone répond : « identification refusée ».", "fr", "«\u00a0identification"),
         # A blank takes a value, not ordinary words: "délai" does not fill Thunderbird's %S.
         ("Il affiche « délai dépassé. »", "fr", "«\u00a0délai dépassé."),
         # The menu says "Aucun"; a whole label must match, not a part of a longer one.
-        ("Choisis « Aucune » comme sécurité.", "fr", "«\u00a0Aucune\u00a0» is quoted as a button"),
+        ("Choisis « Aucune » comme sécurité.", "fr",
+         "«\u00a0Aucune\u00a0» is quoted as a button"),
         ("Un bouton propose « Accepter le risque et continuer ».", "fr", "«\u00a0Accepter"),
         ("Tick \"leave messages on the server\".", "en", "\"leave messages on the server\""),
     ),
