@@ -76,7 +76,7 @@ EXPECTED_ERRORS: dict[str, str | re.Pattern[str]] = {
     "wrong-type": "minutes: expected a whole number, found the text '5'",
     "wrong-quotation": "story.fr: «\u00a0délai dépassé\u00a0» is quoted as what a program or a "
                        "server shows, but PixLab never shows it — copy the exact words of "
-                       "Thunderbird (pixlab/client/thunderbird.py) or of the lab's server "
+                       "Thunderbird (pixlab/client/thunderbird.toml) or of the lab's server "
                        "(pixlab/lab/replies.py), or write it without quotation marks",
 }
 

@@ -46,6 +46,11 @@ def test_the_words_before_a_quotation_say_what_it_is(text: str, kind: str) -> No
         ("Choisis « Aucun » dans « Sécurité de la connexion ».", "fr"),
         ("Clique sur « Archiver sur l'appareil : Archives sur l'ordinateur ».", "fr"),
         ("Press \"Test\".", "en"),
+        # The words a connection sheet shows for a setting's value are labels too.
+        ("Sur la fiche, la sécurité est « Aucun chiffrement ».", "fr"),
+        ("On the sheet, the security is \"No encryption\".", "en"),
+        # Thunderbird's words, as the settings form shows them.
+        ("Le réglage « Serveur sortant » se remplit comme l'entrant.", "fr"),
     ),
 )
 def test_what_pixlab_shows_passes(text: str, lang: str) -> None:

@@ -8,11 +8,14 @@ them, and checks them against the texts PixLab really shows:
 
 - what a program or a server says (after « affiche », « répond », « dit »,
   « indique », « écrit », « erreur », « alerte »…): Thunderbird's strings
-  (`pixlab.client.thunderbird`), the lab's replies (`pixlab.lab.replies`), the
-  client's error catalogue, and every text of PixLab's own pages;
+  (`pixlab/client/thunderbird.toml`, through its loader), the lab's replies
+  (`pixlab.lab.replies`), the client's error catalogue, and every text of
+  PixLab's own pages;
 - a button, menu, box or field label (after « bouton », « menu », « case »,
   « clique sur », « coche », « choisis », « dans »…): the labels of PixLab's
-  templates, whole (« Aucun » is not « Aucune »).
+  templates (Thunderbird's own words where the settings form shows them) and
+  the words a connection sheet shows for a setting's value (« Aucun
+  chiffrement »), whole (« Aucun » is not « Aucune »).
 
 A quotation may leave out words with « … », and may hold the scenario's
 placeholders ({address}, {learner}…) or a host name where the original has a
@@ -28,6 +31,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from pixlab.scenarios.fields import Problems, walk
 
 SAYS = "says"
 LABEL = "label"
@@ -63,6 +68,8 @@ _BOUNDARY = re.compile(r"[.!?](?=\s)|\n|»|[\"“”]")
 # Blanks in the shown texts: %S, %1$S, %d, { $name }, {name}, %(name)s.
 _BLANK = re.compile(r"%(?:\d\$)?[sSd]|\{ ?\$[\w-]+ ?\}|%\([\w]+\)[sd]|\{[a-z_]+\}")
 _MARKUP = re.compile(r"<[^>]+>")
+# Thunderbird's brand terms ({ -brand-short-name }…) are all "Thunderbird" ([terms]).
+_BRAND = re.compile(r"\{ ?-brand[\w-]* ?\}")
 # Sample values for a scenario's placeholders, so that a quotation holding one can match a blank.
 _SAMPLES = {"learner": "eleve", "address": "eleve@lycee-exemple.test",
             "password": "Cahier-2026", "domain": "lycee-exemple.test"}
@@ -72,7 +79,7 @@ def normalise(text: str) -> str:
     """One spelling for spaces, apostrophes and quotation marks, as the eye reads them."""
     text = text.replace("\u00a0", " ").replace("\u202f", " ")
     text = text.replace("’", "'").replace("‘", "'")
-    text = text.replace("{ -brand-short-name }", "Thunderbird")
+    text = _BRAND.sub("Thunderbird", text)
     return re.sub(r"\s+", " ", _MARKUP.sub("", text)).strip()
 
 
@@ -231,7 +238,11 @@ def _top_level(name: str) -> Path:
 
 
 _TEMPLATE_TEXT = re.compile(r"""\b_\(\s*"((?:[^"\\]|\\.)*)"|\b_\(\s*'((?:[^'\\]|\\.)*)'""")
-_TEMPLATE_TB = re.compile(r"""\btb(?:_markup)?\(\s*["']([\w.]+)["']""")
+# A key of Thunderbird's strings, as the templates' tb() calls name it ("setup.security.none").
+_TEMPLATE_TB = re.compile(r"""["']([a-z]\w*(?:\.\w+)+)["']""")
+# The words the pages show for a setting's value (« Aucun chiffrement » on a connection sheet)
+# live in this file of the web layer; the catalogue names it, so nothing here imports it.
+_VOCABULARY_LABELS = "pixlab/web/labels.py"
 
 
 @cache
@@ -244,13 +255,16 @@ def shown_texts() -> tuple[dict[str, Shown], dict[str, Shown]]:
     from pixlab.lab import replies
 
     english: dict[str, str] = {}
+    labels: dict[str, list[str]] = {"fr": [], "en": []}
     po = _top_level("translations") / "en" / "LC_MESSAGES" / "messages.po"
     if po.is_file():
         with po.open("rb") as file:
             for message in read_po(file):
                 if message.id and isinstance(message.id, str) and isinstance(message.string, str):
                     english[message.id] = message.string
-    labels: dict[str, list[str]] = {"fr": [], "en": []}
+                    if any(place == _VOCABULARY_LABELS for place, _ in message.locations):
+                        labels["fr"].append(message.id)
+                        labels["en"].append(message.string)
     for template in sorted(_top_level("templates").rglob("*.html")):
         source = template.read_text(encoding="utf-8")
         for match in _TEMPLATE_TEXT.finditer(source):
@@ -286,7 +300,7 @@ def problems_in(text: str, lang: str) -> Iterator[str]:
             near = said[lang].closest(quotation.words)
             yield (f"{mark(quotation.words)} is quoted as what a program or a server shows, "
                    "but PixLab never shows it — copy the exact words of Thunderbird "
-                   "(pixlab/client/thunderbird.py) or of the lab's server "
+                   "(pixlab/client/thunderbird.toml) or of the lab's server "
                    "(pixlab/lab/replies.py), or write it without quotation marks"
                    + (f" (closest: {mark(near)})" if near else ""))
         elif quotation.kind == LABEL and not labels[lang].holds_label(quotation.words):
@@ -295,3 +309,12 @@ def problems_in(text: str, lang: str) -> Iterator[str]:
                    "no page of PixLab has that label — copy it exactly as the page shows it "
                    "(templates/), or write it without quotation marks"
                    + (f" (closest: {mark(near)})" if near else ""))
+
+
+def check_quotations(scenario: object, problems: Problems) -> None:
+    """What a scenario quotes as a program's words or a page's label must be what PixLab shows."""
+    for path, value in walk(scenario):
+        lang = path.rpartition(".")[2]
+        if isinstance(value, str) and lang in ("fr", "en"):
+            for message in problems_in(value, lang):
+                problems.error(path, message)
