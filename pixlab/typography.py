@@ -8,8 +8,12 @@ LANGUAGES = ("fr", "en")  # the interface's languages: French first, English sec
 NBSP = "\u00a0"
 _BEFORE = re.compile(r" ([:;?!»])")
 _AFTER = re.compile(r"« ")
+# A number stays on the line of its unit: "600 Ko", "-30 %", "20 h", "8 h 30".
+_UNIT = re.compile(r"(\d) (%|€|(?:[KMGT]o|[KMGT]io|octets?|h)(?![\w'’]))")
+_HOUR_MINUTES = re.compile(r"(\d\u00a0h) (\d\d)\b")
 
 
 def french(text: str) -> str:
-    """No-break spaces before : ; ? ! » and after «, so a line never starts with them."""
-    return _AFTER.sub("«" + NBSP, _BEFORE.sub(NBSP + r"\1", text))
+    """No-break spaces before : ; ? ! », after «, and between a number and its unit."""
+    text = _AFTER.sub("«" + NBSP, _BEFORE.sub(NBSP + r"\1", text))
+    return _HOUR_MINUTES.sub(r"\1" + NBSP + r"\2", _UNIT.sub(r"\1" + NBSP + r"\2", text))

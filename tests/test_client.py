@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import socket
 import sys
 import threading
@@ -116,6 +117,10 @@ def full_mailbox(lab: Lab) -> Trace:
     return MailClient(lab, account()).send([ADDRESS], "Photos", "Trop lourd.")
 
 
+def too_big(lab: Lab) -> Trace:
+    return MailClient(lab, account()).send([ADDRESS], "Photos", "x" * 5000)
+
+
 def as_someone_else(lab: Lab) -> Trace:
     lab.store.create_account(f"prof@{DOMAIN}", "Craie-42")
     settings = replace(account(outgoing=SUBMISSION.changed(username=f"prof@{DOMAIN}")),
@@ -174,6 +179,7 @@ CASES = (
          sending(SUBMISSION.changed(auth=Auth.NONE), ADDRESS)),
     Case("recipient_unknown", "send", "User unknown", sending(SUBMISSION, f"personne@{DOMAIN}")),
     Case("mailbox_full", "send", "552", full_mailbox),
+    Case("message_too_big", "send", "552", too_big, {"max_message_size": 2000}),
     Case("sender_refused", "send", "553", as_someone_else),
     Case("server_disconnected", "greeting", "SMTPServerDisconnected",
          lambda lab: MailClient(lab, account()).test_outgoing(), {"max_connections_per_peer": 0}),
@@ -186,6 +192,24 @@ def test_every_catalogue_entry_has_a_misconfiguration_that_reaches_it() -> None:
     for entry in CATALOGUE.values():
         assert entry.explanation["fr"] and entry.explanation["en"]
         assert entry.hint["fr"] and entry.hint["en"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "key"),
+    (
+        ("552 5.2.2 <ami@lycee-exemple.test>: Mailbox is full", "mailbox_full"),
+        ("552 5.3.4 Message size exceeds fixed limit", "message_too_big"),
+        ("552 Error: Too much mail data", "message_too_big"),
+        # A bare 552 says neither: it is not read as "mailbox full".
+        ("552 Requested mail action aborted", "protocol_error"),
+    ),
+)
+def test_a_552_reply_is_told_apart_by_its_enhanced_code_or_its_text(reply: str, key: str) -> None:
+    from pixlab.client.errors import classify
+
+    code, _, text = reply.partition(" ")
+    error = smtplib.SMTPDataError(int(code), text.encode())
+    assert classify(error, "send", SUBMISSION, None).key == key
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.key for case in CASES])

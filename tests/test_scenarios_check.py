@@ -74,6 +74,10 @@ EXPECTED_ERRORS: dict[str, str | re.Pattern[str]] = {
     "unknown-placeholder": "story.fr: unknown placeholder '{adresse}' — did you mean 'address'? "
                            "(known: {learner}, {address}, {password}, {domain})",
     "wrong-type": "minutes: expected a whole number, found the text '5'",
+    "wrong-quotation": "story.fr: «\u00a0délai dépassé\u00a0» is quoted as what a program or a "
+                       "server shows, but PixLab never shows it — copy the exact words of "
+                       "Thunderbird (pixlab/client/thunderbird.toml) or of the lab's server "
+                       "(pixlab/lab/replies.py), or write it without quotation marks",
 }
 
 

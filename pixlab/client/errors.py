@@ -176,11 +176,15 @@ CATALOGUE: dict[str, Entry] = {
     ),
     "certificate_expired": _e(
         "certificate_invalid",
-        "Le certificat du serveur a dépassé sa date de fin. Il ne prouve plus rien.",
-        "The server's certificate is past its end date. It proves nothing any more.",
-        "Ce n'est pas un réglage à toi : préviens le service informatique, et n'accepte pas "
-        "le risque.",
-        "This is not your setting: tell the IT service, and do not accept the risk.",
+        "Ton appareil juge le certificat du serveur périmé : d'après sa propre horloge, la "
+        "date de fin est passée. Un certificat périmé ne prouve plus rien.",
+        "Your device judges the server's certificate expired: by its own clock, the end date "
+        "has passed. An expired certificate proves nothing any more.",
+        "Vérifie d'abord la date et l'heure de ton appareil : si elles sont fausses, remets-les "
+        "à l'heure automatique. Si elles sont justes, préviens le service informatique, et "
+        "n'accepte pas le risque.",
+        "First check your device's date and time: if they are wrong, set them to automatic "
+        "time. If they are right, tell the IT service, and do not accept the risk.",
     ),
     "certificate_self_signed": _e(
         "certificate_invalid",
@@ -211,10 +215,25 @@ CATALOGUE: dict[str, Entry] = {
     ),
     "mailbox_full": _e(
         "mailbox_full",
-        "La boîte du destinataire est pleine : le serveur refuse le message.",
-        "The recipient's mailbox is full: the server refuses the message.",
-        "Il faut faire de la place : archiver, supprimer, vider la corbeille.",
-        "Room is needed: archive, delete, empty the trash.",
+        "La boîte du destinataire est pleine : son serveur refuse ton message. Ce n'est pas ta "
+        "boîte à toi, et ton message n'est pas parti.",
+        "The recipient's mailbox is full: their server refuses your message. It is not your own "
+        "mailbox, and your message has not gone.",
+        "Toi, tu ne peux pas vider sa boîte. Préviens le destinataire autrement (de vive voix, "
+        "par téléphone), puis renvoie le message plus tard, quand il aura fait de la place.",
+        "You cannot empty their mailbox. Tell the recipient another way (in person, by phone), "
+        "then send the message again later, once they have made room.",
+    ),
+    "message_too_big": _e(
+        "message_too_big",
+        "Ton message est plus gros que ce que le serveur accepte : il le refuse en entier. "
+        "Ce sont souvent les pièces jointes qui pèsent lourd.",
+        "Your message is bigger than the server accepts: it refuses the whole of it. It is "
+        "often the attachments that weigh a lot.",
+        "Enlève ou réduis les pièces jointes (des photos plus petites, par exemple), ou "
+        "partage le gros fichier par un lien, puis renvoie le message.",
+        "Remove or shrink the attachments (smaller photos, for example), or share the big "
+        "file through a link, then send the message again.",
     ),
     "recipient_unknown": _e(
         "recipient_refused",
@@ -276,9 +295,13 @@ def _key(exc: BaseException, step: str, server: ServerSettings, hop: Hop | None)
         text = f"{code} {_decoded(reply)}"
     elif isinstance(exc, smtplib.SMTPResponseException):
         text = f"{exc.smtp_code} {_decoded(exc.smtp_error)}"
+    # smtplib's errors are OSErrors too; one that carries a reply is an answer, not silence.
+    answered = isinstance(exc, smtplib.SMTPException) and not isinstance(
+        exc, smtplib.SMTPServerDisconnected
+    )
     return _key_from_reply(text, step) or (
         "server_disconnected"
-        if isinstance(exc, EOFError | OSError | smtplib.SMTPServerDisconnected) or "EOF" in text
+        if (isinstance(exc, EOFError | OSError) and not answered) or "EOF" in text
         else "protocol_error"
     )
 
@@ -310,9 +333,14 @@ _REPLIES: tuple[tuple[str, str], ...] = (
     ("535", "wrong_credentials"),
     ("Relay access denied", "relay_refused"),
     ("Authentication required", "auth_required_to_send"),
-    ("552", "mailbox_full"),
-    ("OVERQUOTA", "mailbox_full"),
+    # 552 says "message too big" as well as "mailbox full" (RFC 5321 section 4.2.2): the
+    # enhanced code tells them apart (RFC 3463: 5.2.2 mailbox full, 5.3.4 message too big).
+    ("5.2.2", "mailbox_full"),
     ("Mailbox is full", "mailbox_full"),
+    ("5.3.4", "message_too_big"),
+    ("message size exceeds", "message_too_big"),  # aiosmtpd's, to MAIL FROM's SIZE=
+    ("Too much mail data", "message_too_big"),  # aiosmtpd's, past its limit during DATA
+    ("Message size exceeds", "message_too_big"),  # Postfix's
     ("User unknown", "recipient_unknown"),
     ("Sender address rejected", "sender_refused"),
     ("Log in first", "authentication_missing"),
@@ -388,6 +416,7 @@ def program_quote(key: str, protocol: str) -> Quote | None:
         "relay_refused": Quote("smtp.recipient_refused", ("reply", "recipient")),
         "recipient_unknown": Quote("smtp.recipient_refused", ("reply", "recipient")),
         "mailbox_full": Quote("smtp.recipient_refused", ("reply", "recipient")),
+        "message_too_big": Quote("smtp.message_too_big", ("reply",)),
         "auth_required_to_send": Quote("smtp.sender_refused", ("reply",)),
         "sender_refused": Quote("smtp.sender_refused", ("reply",)),
         "server_disconnected": Quote(words["connection_interrupted"], ("host",)),

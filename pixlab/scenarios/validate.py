@@ -34,6 +34,7 @@ from pixlab.scenarios.matchers import (
     KIND_FIELDS,
     TRACE_WARNINGS,
 )
+from pixlab.scenarios.quotes import check_quotations
 from pixlab.scenarios.schema import (
     COMPETENCES,
     DEVICE_ID_RE,
@@ -90,6 +91,7 @@ def check(scenario: Scenario, problems: Problems, expected_slug: str | None = No
     _check_hints_and_quiz(scenario, problems)
     for key, message in scenario.embed.problems():
         problems.error(f"embed.{key}", message)
+    check_quotations(scenario, problems)
     if scenario.walkthrough is not None:
         _check_walkthrough(scenario, problems)
 

@@ -423,8 +423,17 @@ def _summary(data: dict[str, Any]) -> list[str]:
     lines = []
     tls = next((s for s in data["steps"] if s["name"] == "tls" and s["status"] == "ok"), None)
     if tls:
-        lines.append(_("La connexion était chiffrée (%(version)s) : un espion ne peut rien lire.",
-                       version=tls["details"].get("version", "TLS")))
+        # The spy view shows what encryption leaves visible: the server's name, the sizes,
+        # and with STARTTLS the exchange before it.
+        version = tls["details"].get("version", "TLS")
+        if data.get("security") == "starttls":
+            lines.append(_("La connexion a été chiffrée avec STARTTLS (%(version)s) : un espion "
+                           "lit le début de l'échange, en clair, puis voit seulement combien "
+                           "d'octets passent.", version=version))
+        else:
+            lines.append(_("La connexion était chiffrée dès le début (%(version)s) : un espion "
+                           "voit à quel serveur tu parles et combien d'octets passent, mais pas "
+                           "ce qu'ils disent.", version=version))
     else:
         lines.append(_("La connexion n'était pas chiffrée : tout ce qui a été échangé peut être "
                        "lu par un espion sur le réseau."))
