@@ -1,4 +1,5 @@
-"""The `pixlab` command: `serve` (the app and its lab), `sandbox` (the lab alone), `scenarios`."""
+"""The `pixlab` command: `serve` (the app and its lab), `sandbox` (the lab alone), `scenarios`,
+`trainer`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pixlab.lab.config import DEFAULT_DOMAIN, LabConfig
 from pixlab.lab.runner import Lab
 from pixlab.lab.store import StoreError
 from pixlab.scenarios.cli import add_commands as add_scenario_commands
+from pixlab.workshops.cli import add_commands as add_trainer_commands
 
 DEFAULT_DATA_DIR = os.environ.get("PIXLAB_DATA_DIR", "instance")
 
@@ -45,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.add_argument("--json", action="store_true", help="une ligne JSON une fois prêt")
     sandbox.set_defaults(run=_sandbox)
     add_scenario_commands(commands)
+    add_trainer_commands(commands)
 
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)
@@ -119,6 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
     from waitress import create_server
 
     from pixlab.web import create_app
+    from pixlab.web.workshops import start_purger
 
     lab = Lab(LabConfig(host=args.host, port_base=args.mail_port_base), args.data_dir)
     try:
@@ -127,6 +131,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise SystemExit(f"pixlab: impossible d'ouvrir les ports du labo ({exc}).") from None
     try:
         app = create_app({"DATA_DIR": str(args.data_dir)}, lab=lab)
+        # The retention purge runs now, then every hour, while PixLab serves.
+        purger = start_purger(app)
         server = create_server(app, host=args.host, port=args.port, threads=8)
         # Both signals unwind server.run() as Ctrl-C does, so the lab stops below.
         signal.signal(signal.SIGTERM, _interrupt)
@@ -137,6 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
             pass
         finally:
             server.close()
+            purger.stop()
     finally:
         lab.stop()
     return 0

@@ -151,6 +151,8 @@ class LabNetwork:
             target = sinks.closed.getsockname()
         else:
             target = sinks.hole.getsockname()
+        if self.world is not None and self.world.latency > 0:
+            time.sleep(self.world.latency)  # a slow network: every connection waits first
         started = time.monotonic()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -160,8 +162,9 @@ class LabNetwork:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # Bind first, so the lab knows this port's world before the connection arrives.
             sock.bind(("127.0.0.1", 0))
-            if self.world is not None:
-                self.lab.enter_world(sock.getsockname()[1], self.world)
+            # Every connection of PixLab's client says so, even in the lab's own world:
+            # the tap tells it from a real mail program's this way.
+            self.lab.enter_world(sock.getsockname()[1], self.world or self.lab.world)
             sock.connect(target)
             return sock
         except TimeoutError:

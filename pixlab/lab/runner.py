@@ -299,6 +299,16 @@ class Lab:
         with self._worlds_lock:
             return self._worlds_by_port.get(port, self.world)
 
+    def claim_world(self, port: int) -> tuple[World, bool]:
+        """The world of a connection arriving from this port, and whether PixLab's client made it.
+
+        A registration serves one connection: a real program that later gets the
+        same client port plays in the lab's own world and is not taken for PixLab's.
+        """
+        with self._worlds_lock:
+            world = self._worlds_by_port.pop(port, None)
+        return (world, True) if world is not None else (self.world, False)
+
     def tls_for(self, world: World) -> LabTls:
         """The TLS side of a world: its certificates, chosen by SNI (cached)."""
         with self._worlds_lock:

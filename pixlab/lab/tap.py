@@ -187,7 +187,7 @@ class _ClientSide(asyncio.Protocol):
         connection_id = secrets.token_hex(6)
         address = (str(peer[0]), int(peer[1]))
         capture = self.tap._new_capture(connection_id, address)
-        world = lab.world_for_peer(address[1])
+        world, simulated = lab.claim_world(address[1])
         conn = Connection(connection_id, self.spec, address, lab.events, capture, world)
         self.conn = conn
         refusal = lab.connections.admit(conn)
@@ -196,7 +196,9 @@ class _ClientSide(asyncio.Protocol):
             transport.abort()
             return
         self.tap.active.add(self)
-        conn.record("connection.opened", peer=f"{conn.peer[0]}:{conn.peer[1]}")
+        # `simulated`: PixLab's own client (or delivery) made it; otherwise a real program did.
+        conn.record("connection.opened", peer=f"{conn.peer[0]}:{conn.peer[1]}",
+                    simulated=simulated)
         self.server = _ServerEnd(self, transport)
         conn.flush = self.server.flush
         self.tap._server_ends.add(self.server)

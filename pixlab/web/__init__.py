@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
 
@@ -38,6 +40,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
         BABEL_TRANSLATION_DIRECTORIES=str(resource_dir("translations")),
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
+        # Only a trainer's session is permanent: it ends after 12 hours.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         # A learner may keep a page open through a whole lesson: the CSRF token
         # lives as long as the session rather than one hour.
         WTF_CSRF_TIME_LIMIT=None,
@@ -45,6 +49,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
         SANDBOX_TESTS_PER_MINUTE=20,  # tests, sendings and downloads per learner
         SANDBOX_FILTERED_PORTS=(25,),  # blocked on the sandbox's network, as many ISPs do
     )
+    # PIXLAB_RETENTION_DAYS, PIXLAB_RATELIMIT_STORAGE_URI, … from the environment.
+    app.config.from_prefixed_env("PIXLAB")
     if test_config is not None:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
@@ -54,15 +60,28 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     Babel(app, locale_selector=_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     csrf.init_app(app)
+    app.session_interface = _SessionInterface()
     app.after_request(_vary_on_htmx)
 
-    from pixlab.web import errors, lab_pages, mail, sandbox, scenarios, scenarios_service
+    from pixlab.web import (
+        errors,
+        lab_pages,
+        limits,
+        mail,
+        sandbox,
+        scenarios,
+        scenarios_service,
+        workshops,
+    )
+
+    limits.init_app(app)
 
     app.register_blueprint(lab_pages.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(mail.bp)
     app.register_blueprint(scenarios.bp)
     scenarios_service.init_app(app)
+    workshops.init_app(app)
     errors.init_app(app)
     return app
 
@@ -78,6 +97,13 @@ def _locale() -> str:
     # French first: English only when the learner chose it.
     chosen = session.get("lang")
     return chosen if chosen in LANGUAGES else "fr"
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie, `Secure` whenever the page came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
 
 def _vary_on_htmx(response: Response) -> Response:

@@ -10,6 +10,7 @@ from pixlab.web import current_lab, wants_fragment
 from pixlab.web import sandbox_service as sandbox
 from pixlab.web import scenarios_service as service
 from pixlab.web.mail import CHANGED_EVENT
+from pixlab.web.workshops import trainer_required
 
 bp = Blueprint("scenarios", __name__, url_prefix="/scenarios")
 
@@ -31,6 +32,7 @@ def catalogue() -> ResponseReturnValue:
 
 
 @bp.get("/formateur")
+@trainer_required
 def trainer() -> ResponseReturnValue:
     """For trainers: the broken files and what to fix, and the mistakes worth a word."""
     if current_lab() is None:
