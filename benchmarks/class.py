@@ -13,9 +13,9 @@ in a thread of its own and from a loopback address of its own (127.0.1.N, as the
 pupils' machines have their own addresses on a classroom network, so the per-
 address throttles see a class and not one machine), joins with the code, opens
 their workshop page and the scenario, then every 5 s presses « Tester » with a
-good or a bad configuration (two in three good; the bad one is SSL/TLS on port 143), and opens the player page,
-whose mail pane reads their mailbox over IMAP. The trainer's class view polls
-every 4 s, as htmx does. Every response is checked.
+good or a bad configuration (two in three good; the bad one is SSL/TLS on port
+143), and opens the player page, whose mail pane reads their mailbox over IMAP.
+The trainer's class view polls every 4 s, as htmx does. Every response is checked.
 
 Reported: p50 and p95 per kind of page, p95 « Tester », errors, and the server's
 RSS (peak) and CPU (share of one core) read from /proc/PID. With `--search`, N
