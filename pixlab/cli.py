@@ -4,19 +4,25 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
+import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pixlab.lab.config import DEFAULT_DOMAIN, LabConfig
 from pixlab.lab.runner import Lab
 from pixlab.lab.store import StoreError
 from pixlab.scenarios.cli import add_commands as add_scenario_commands
 from pixlab.workshops.cli import add_commands as add_trainer_commands
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 DEFAULT_DATA_DIR = os.environ.get("PIXLAB_DATA_DIR", "instance")
 
@@ -32,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR))
     serve.add_argument("--mail-port-base", type=int, default=10000,
                        help="le labo écoute sur base + port habituel (10993 pour 993)")
+    serve.add_argument("--https", action="store_true",
+                       help="servir en HTTPS (certificat signé par l'autorité du labo) : "
+                            "les pages du formateur s'ouvrent alors depuis le réseau")
     serve.set_defaults(run=_serve)
 
     sandbox = commands.add_parser(
@@ -48,6 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.set_defaults(run=_sandbox)
     add_scenario_commands(commands)
     add_trainer_commands(commands)
+
+    db = commands.add_parser("db", help="la base de données de PixLab")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade", help="mettre la base à jour (la créer si elle n'existe pas)"
+    )
+    upgrade.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR))
+    upgrade.add_argument("--revision", default="head",
+                         help="la version voulue (head : la dernière)")
+    upgrade.set_defaults(run=_db_upgrade)
 
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)
@@ -102,6 +121,8 @@ def _sandbox(args: argparse.Namespace) -> int:
             print(json.dumps({
                 "domain": lab.world.primary_domain,
                 "ca": str(lab.ca.ca_path.resolve()),
+                "postmaster": {"address": lab.postmaster_address,
+                               "password_file": str(lab.postmaster_password_path.resolve())},
                 "listeners": [info.as_json() for info in lab.listeners],
             }), flush=True)
         else:
@@ -109,6 +130,7 @@ def _sandbox(args: argparse.Namespace) -> int:
                 print(f"{info.spec.protocol.upper():5} {info.spec.port_canonical:>4} "
                       f"({info.security:8}) -> {info.host}:{info.port}")
             print(f"CA    {lab.ca.ca_path.resolve()}")
+            print(_postmaster_line(lab))
             if not accounts:
                 print("Aucun compte créé : ajoutez --account adresse:mot_de_passe.")
             print("Ctrl-C pour arrêter.", flush=True)
@@ -118,12 +140,35 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from waitress import create_server
+def _postmaster_line(lab: Lab) -> str:
+    # The password stays in its file: a terminal's scrollback is a log too.
+    return (f"Postmaster : {lab.postmaster_address} (mot de passe dans "
+            f"{lab.postmaster_password_path.resolve()})")
 
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from pixlab.db import connect_engine, current_revision, sqlite_url, upgrade
+
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = connect_engine(sqlite_url(args.data_dir))
+    try:
+        before = current_revision(engine)
+        upgrade(engine, args.revision)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"La base est déjà à jour ({after}).")
+    else:
+        print(f"Base mise à jour : {before or 'vide'} -> {after}.")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
     from pixlab.web import create_app
     from pixlab.web.workshops import start_purger
 
+    # The lab opens (and upgrades) the database before anything is served.
     lab = Lab(LabConfig(host=args.host, port_base=args.mail_port_base), args.data_dir)
     try:
         lab.start()
@@ -133,10 +178,12 @@ def _serve(args: argparse.Namespace) -> int:
         app = create_app({"DATA_DIR": str(args.data_dir)}, lab=lab)
         # The retention purge runs now, then every hour, while PixLab serves.
         purger = start_purger(app)
-        server = create_server(app, host=args.host, port=args.port, threads=8)
-        # Both signals unwind server.run() as Ctrl-C does, so the lab stops below.
+        server = _https_server(app, args, lab) if args.https else _http_server(app, args)
+        # Both signals unwind the server as Ctrl-C does, so the lab stops below.
         signal.signal(signal.SIGTERM, _interrupt)
-        print(f"PixLab : http://{args.host}:{args.port}/  (Ctrl-C pour arrêter)", flush=True)
+        scheme = "https" if args.https else "http"
+        print(f"PixLab : {scheme}://{args.host}:{server.port}/  (Ctrl-C pour arrêter)")
+        print(_postmaster_line(lab), flush=True)
         try:
             server.run()
         except KeyboardInterrupt:
@@ -147,6 +194,70 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         lab.stop()
     return 0
+
+
+class _WebServer:
+    """The web server `pixlab serve` runs: its port, run() until interrupted, close()."""
+
+    def __init__(self, port: int, run: Callable[[], object], close: Callable[[], object]) -> None:
+        self.port = port
+        self.run = run
+        self.close = close
+
+
+def _http_server(app: WSGIApplication, args: argparse.Namespace) -> _WebServer:
+    from waitress import create_server
+
+    server = create_server(app, host=args.host, port=args.port, threads=8)
+    return _WebServer(int(server.effective_port), server.run, server.close)
+
+
+def _https_server(app: WSGIApplication, args: argparse.Namespace, lab: Lab) -> _WebServer:
+    """Cheroot behind TLS, with a certificate for the bound address signed by the lab's CA.
+
+    Waitress speaks no TLS (its documentation sends you to a proxy in front);
+    a second process such as nginx or stunnel is one more thing for a
+    trainer to install and start. Cheroot (CherryPy's WSGI server, pure
+    Python, threads like waitress) serves TLS from the standard ssl module in
+    the same process, next to the lab's loop thread.
+    """
+    from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    from pixlab.lab.certs import CertificateKind, ServedCertificate
+
+    names = _certificate_names(args.host)
+    served = ServedCertificate(CertificateKind.VALID, names)
+    cert_path, key_path = lab.ca.issue(served)
+    server = wsgi.Server((args.host, args.port), app, numthreads=8)
+    adapter = BuiltinSSLAdapter(str(cert_path), str(key_path))
+    adapter.context = lab.ca.server_context(served)  # TLS 1.2 at least, as the lab's servers
+    server.ssl_adapter = adapter
+    server.prepare()  # binds now, so that a taken port is said before "ready"
+
+    def run() -> None:
+        # Cheroot is stopped from another thread, never by a KeyboardInterrupt
+        # raised inside its connection loop (which can leave stop() waiting).
+        threading.Thread(target=server.serve, name="pixlab-https", daemon=True).start()
+        _wait_for_signal()
+
+    return _WebServer(int(server.bind_addr[1]), run, server.stop)
+
+
+def _certificate_names(host: str) -> tuple[str, ...]:
+    """The names a browser may type to reach this server: the bound address first."""
+    from pixlab.web.security import own_addresses
+
+    names = [host, "localhost", "127.0.0.1", "::1"]
+    try:
+        everywhere = ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a host name
+        everywhere = False
+    if everywhere:
+        # Listening on every address: the trainer may give the class any of them.
+        names[0] = socket.gethostname()
+        names += [str(a) for a in sorted(own_addresses(), key=str) if not a.is_link_local]
+    return tuple(dict.fromkeys(names))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,9 +4,11 @@ the class's mistakes, live faults, the export, throttles and deletion that leave
 from __future__ import annotations
 
 import csv
+import imaplib
 import io
 import json
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -17,8 +19,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import inspect, text
 
-from pixlab.devices import DeviceStore
 from pixlab.lab.runner import Lab
+from pixlab.sandbox.store import DeviceStore
 from pixlab.web import create_app
 from pixlab.workshops import retention, service, trainers
 
@@ -285,6 +287,19 @@ def test_throttles_answer_in_french_with_the_wait(lab: Lab, tmp_path: Path) -> N
         assert 0 < int(over.headers["Retry-After"]) <= 60
 
 
+def test_retention_and_throttles_come_from_the_environment_too(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIXLAB_RETENTION_DAYS", "7")
+    monkeypatch.setenv("PIXLAB_RATELIMIT_JOIN", "3 per minute")
+    monkeypatch.setenv("PIXLAB_FRAME_ANCESTORS", "'self' https://ent.lycee.example")
+    app = create_app({"DATA_DIR": str(tmp_path / "web"), "TESTING": True}, lab=lab)
+    assert app.config["RETENTION_DAYS"] == 7
+    assert app.config["RATELIMIT_JOIN"] == "3 per minute"
+    # Only the named settings: the frame ancestors stay the list the security part reads.
+    assert app.config["FRAME_ANCESTORS"] == ["'self'", "https://ent.lycee.example"]
+
+
 # -- the class view, the class's mistakes, faults, the export, deletion -----------------------
 
 
@@ -354,6 +369,37 @@ def test_a_class_from_join_to_deletion(app: Flask, lab: Lab) -> None:
     assert trainer.post(f"{base}/supprimer", {"confirmer": "oui"}).status_code == 303
     assert_nothing_left(lab, secrets_of)
     assert service.get(lab.engine, workshop_id) is None
+
+
+def test_a_real_mail_program_is_marked_and_pixlabs_own_client_is_not(app: Flask, lab: Lab) -> None:
+    trainer = log_in(app, lab)
+    workshop_id = create_workshop(trainer, (FIRST,))
+    workshop = service.get(lab.engine, workshop_id)
+    assert workshop is not None
+    alice, bob = join(app, workshop.code, "Alice"), join(app, workshop.code, "Bob")
+    test_imap(alice, "993", "tls")  # PixLab's own client logs in to Alice's account
+    test_imap(bob, "993", "tls")
+    base = f"/formateur/ateliers/{workshop_id}"
+
+    def row_of(pseudonym: str) -> str:
+        lab.events.flush()
+        view = trainer.get(f"{base}/classe", headers={"HX-Request": "true"})
+        found = re.search(rf'<tr class="learner-[a-z-]+">\s*<th scope="row"><a [^>]+>{pseudonym}'
+                          r"</a>.*?</tr>", view, re.S)
+        assert found, pseudonym
+        return found.group(0)
+
+    assert "vrai logiciel connecté" not in row_of("Alice") + row_of("Bob")
+    # Bob types his sheet into a real program: here the standard library's IMAP client,
+    # from this machine, as Thunderbird on the laptop would.
+    page = bob.get(f"/scenarios/{FIRST}")
+    password = re.search(r'<code class="password">([^<]+)</code>', page).group(1)  # type: ignore[union-attr]
+    address = re.search(r"<code>([a-z0-9-]+-sc@[a-z.-]+)</code>", page).group(1)  # type: ignore[union-attr]
+    tls = ssl.create_default_context(cafile=str(lab.ca.ca_path))
+    with imaplib.IMAP4_SSL("127.0.0.1", lab.listener("imaps").port, ssl_context=tls) as imap:
+        imap.login(address, password)
+    assert "vrai logiciel connecté" in row_of("Bob")
+    assert "vrai logiciel connecté" not in row_of("Alice")
 
 
 def learner_traces(lab: Lab, workshop_id: int) -> list[str]:

@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from conftest import PageWatch
 from playwright.sync_api import Browser, Page, expect
 from test_sandbox_browser import serious_violations, served
 
@@ -52,8 +53,10 @@ def test_incoming(page: Page, port: str, security: str) -> None:  # noqa: PT028
 test_incoming.__test__ = False  # type: ignore[attr-defined]
 
 
-def join(browser: Browser, url: str, code: str, pseudonym: str) -> Page:
-    page = browser.new_context().new_page()
+def join(browser: Browser, watch: PageWatch, url: str, code: str, pseudonym: str) -> Page:
+    context = browser.new_context()
+    watch.attach(context)  # the learners' pages keep to the CSP too
+    page = context.new_page()
     page.goto(url + "/atelier")
     page.get_by_label("Code de l'atelier").first.fill(code)
     page.get_by_label("Pseudonyme").first.fill(pseudonym)
@@ -66,7 +69,7 @@ def join(browser: Browser, url: str, code: str, pseudonym: str) -> Page:
 
 
 def test_a_trainer_runs_a_workshop_with_two_learners(
-    serve: tuple[str, Lab], page: Page, browser: Browser
+    serve: tuple[str, Lab], page: Page, browser: Browser, page_watch: PageWatch
 ) -> None:
     url, _lab = serve
     # The trainer logs in and creates a workshop with two scenarios.
@@ -86,7 +89,8 @@ def test_a_trainer_runs_a_workshop_with_two_learners(
     assert re.fullmatch(r"[A-HJKMNP-Z2-9]{6}", code)
 
     # Two learners join in browsers of their own: one makes a mistake, one completes.
-    alice, bob = join(browser, url, code, "Alice"), join(browser, url, code, "Bob")
+    alice = join(browser, page_watch, url, code, "Alice")
+    bob = join(browser, page_watch, url, code, "Bob")
     test_incoming(bob, "993", "starttls")
     expect(bob.locator("#resultat, .record").first).to_be_visible()
     test_incoming(alice, "993", "tls")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
@@ -14,16 +16,23 @@ from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
 
 from pixlab.lab.runner import Lab
+from pixlab.typography import LANGUAGES
+from pixlab.web import (
+    errors,
+    lab_pages,
+    limits,
+    mail,
+    sandbox,
+    scenario_player,
+    scenarios,
+    security,
+    workshops,
+)
+from pixlab.web.context import resource_dir
 
-LANGUAGES = ("fr", "en")
 csrf = CSRFProtect()
-
-
-def resource_dir(name: str) -> Path:
-    """A top-level folder of the project (templates, static, …), from a checkout or a wheel."""
-    package = Path(__file__).resolve().parent.parent
-    installed = package / name  # the wheel carries them inside the package
-    return installed if installed.is_dir() else package.parent / name
+# The settings a deployment may give in the environment, as PIXLAB_<name>.
+ENVIRONMENT_SETTINGS = ("RETENTION_DAYS", *limits.DEFAULTS)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = None) -> Flask:
@@ -48,49 +57,48 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
         SANDBOX_CLIENT_TIMEOUT=3.0,  # seconds before the simulated client gives up
         SANDBOX_TESTS_PER_MINUTE=20,  # tests, sendings and downloads per learner
         SANDBOX_FILTERED_PORTS=(25,),  # blocked on the sandbox's network, as many ISPs do
+        # The origins allowed to show PixLab in a frame (CSP frame-ancestors):
+        # PIXLAB_FRAME_ANCESTORS="'self' https://ent.example.fr", spaces between origins.
+        FRAME_ANCESTORS=os.environ.get("PIXLAB_FRAME_ANCESTORS", "'self'").split(),
     )
-    # PIXLAB_RETENTION_DAYS, PIXLAB_RATELIMIT_STORAGE_URI, … from the environment.
-    app.config.from_prefixed_env("PIXLAB")
+    _settings_from_environment(app)
     if test_config is not None:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(Path(app.config["DATA_DIR"]))
     app.extensions["pixlab.lab"] = lab
 
+    # First the guard of the trainer pages: a request it refuses is answered before
+    # anything reads its form (CSRF, throttles).
+    security.init_app(app)
     Babel(app, locale_selector=_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     csrf.init_app(app)
     app.session_interface = _SessionInterface()
     app.after_request(_vary_on_htmx)
 
-    from pixlab.web import (
-        errors,
-        lab_pages,
-        limits,
-        mail,
-        sandbox,
-        scenarios,
-        scenarios_service,
-        workshops,
-    )
-
     limits.init_app(app)
-
     app.register_blueprint(lab_pages.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(mail.bp)
     app.register_blueprint(scenarios.bp)
-    scenarios_service.init_app(app)
+    scenario_player.init_app(app)
     workshops.init_app(app)
     errors.init_app(app)
     return app
 
 
-def current_lab() -> Lab | None:
-    """The lab this app drives (None when the app runs without one)."""
-    from flask import current_app
-
-    return current_app.extensions.get("pixlab.lab")
+def _settings_from_environment(app: Flask) -> None:
+    # PIXLAB_RETENTION_DAYS=60, PIXLAB_RATELIMIT_JOIN="30 per minute",
+    # PIXLAB_RATELIMIT_STORAGE_URI=redis://…: read as JSON when they are, else as text.
+    for key in ENVIRONMENT_SETTINGS:
+        value = os.environ.get(f"PIXLAB_{key}")
+        if value is None:
+            continue
+        try:
+            app.config[key] = json.loads(value)
+        except ValueError:
+            app.config[key] = value
 
 
 def _locale() -> str:
@@ -121,17 +129,3 @@ def _secret_key(data_dir: Path) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
-
-
-def wants_fragment() -> bool:
-    """Whether htmx asked for a fragment rather than the whole page.
-
-    A boosted link or form, and a history restore, want the whole page even
-    though htmx sends them.
-    """
-    headers = request.headers
-    return (
-        headers.get("HX-Request") == "true"
-        and headers.get("HX-Boosted") != "true"
-        and headers.get("HX-History-Restore-Request") != "true"
-    )

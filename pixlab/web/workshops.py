@@ -1,7 +1,7 @@
 """Workshops on the web: the trainer's pages (`/formateur`) and the learners' join (`/atelier`).
 
 Views gather input, call `pixlab.workshops`, render. A workshop's learner is
-started exactly as a sandbox learner (`sandbox_service.start_learner`) and plays
+started exactly as a sandbox learner (`learners.start_learner`) and plays
 the scenario player as any learner does; the scenario engine sees the
 workshop's faults through the hook registered here.
 """
@@ -34,14 +34,12 @@ from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from pixlab.devices import LearnerInfo
+from pixlab.sandbox.store import LearnerInfo
 from pixlab.scenarios.world import ACCOUNT_FAULTS, Fault
-from pixlab.web import current_lab, wants_fragment
-from pixlab.web import sandbox_service as sandbox
-from pixlab.web import scenarios_service as scenarios
+from pixlab.web import labels, learners, scenario_attempts, testing
+from pixlab.web.context import current_lab, wants_fragment
 from pixlab.web.limits import throttle
-from pixlab.workshops import retention, service, trainers
-from pixlab.workshops.models import create_tables
+from pixlab.workshops import retention, room, service, trainers
 
 trainer_bp = Blueprint("trainer", __name__, url_prefix="/formateur")
 learner_bp = Blueprint("workshop", __name__, url_prefix="/atelier")
@@ -53,11 +51,9 @@ F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
 
 def init_app(app: Flask) -> None:
-    """Create the tables, register both blueprints and the faults hook of the scenario engine."""
+    """Register both blueprints and the faults hook of the scenario engine."""
     app.config.setdefault("RETENTION_DAYS", service.DEFAULT_RETENTION_DAYS)
     lab = app.extensions.get("pixlab.lab")
-    if lab is not None:
-        create_tables(lab.engine)
     app.register_blueprint(trainer_bp)
     app.register_blueprint(learner_bp)
 
@@ -71,12 +67,12 @@ def init_app(app: Flask) -> None:
 
 def key_of(address: str) -> str:
     """A sandbox learner's key in the scenario engine (from their lab address)."""
-    return address.partition("@")[0] + scenarios.LEARNER_SUFFIX
+    return address.partition("@")[0] + scenario_attempts.LEARNER_SUFFIX
 
 
 def address_of_key(key: str, lab: Any) -> str:
     """The sandbox address a scenario key belongs to."""
-    return f"{key.removesuffix(scenarios.LEARNER_SUFFIX)}@{lab.world.primary_domain}"
+    return f"{key.removesuffix(scenario_attempts.LEARNER_SUFFIX)}@{lab.world.primary_domain}"
 
 
 def start_purger(app: Flask) -> retention.Purger:
@@ -190,7 +186,8 @@ def home() -> ResponseReturnValue:
     lab = _lab()
     return render_template("workshops/home.html", trainer=require_trainer(),
                            workshops=service.of_trainer(lab.engine, require_trainer().id),
-                           catalogue=scenarios.catalogue().scenarios, errors={}, form=MultiDict(),
+                           catalogue=scenario_attempts.catalogue().scenarios, errors={},
+                           form=MultiDict(),
                            retention=current_app.config["RETENTION_DAYS"])
 
 
@@ -200,7 +197,7 @@ def _read_create_form() -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {"name": " ".join(form.get("nom", "").split())}
     if not values["name"] or len(values["name"]) > 200:
         errors["nom"] = "name"
-    known = {s.slug for s in scenarios.catalogue().scenarios}
+    known = {s.slug for s in scenario_attempts.catalogue().scenarios}
     chosen = [s for s in form.getlist("scenarios") if s in known]
     if not chosen:
         errors["scenarios"] = "scenarios"
@@ -239,7 +236,7 @@ def create() -> ResponseReturnValue:
         return render_template(
             "workshops/home.html", trainer=require_trainer(),
             workshops=service.of_trainer(lab.engine, require_trainer().id),
-            catalogue=scenarios.catalogue().scenarios, errors=errors, form=request.form,
+            catalogue=scenario_attempts.catalogue().scenarios, errors=errors, form=request.form,
             retention=current_app.config["RETENTION_DAYS"]), 422
     workshop = service.create(lab.engine, require_trainer().id, values["name"], values["slugs"],
                               ends_at=values["ends_at"], stuck_minutes=values["stuck_minutes"],
@@ -253,9 +250,9 @@ def _join_url(workshop: service.WorkshopInfo) -> str:
 
 def _class_context(workshop: service.WorkshopInfo) -> dict[str, Any]:
     lab = _lab()
-    view = service.class_view(lab.engine, scenarios.engine(), workshop, key_of, sandbox.lang())
+    view = room.class_view(lab.engine, scenario_attempts.engine(), workshop, key_of, labels.lang())
     order = request.args.get("tri", "statut")
-    return {"workshop": workshop, "view": view, "rows": service.sort_rows(view.rows, order),
+    return {"workshop": workshop, "view": view, "rows": room.sort_rows(view.rows, order),
             "order": order, "counts": view.counts, "states": STATE_LABELS,
             "history": service.fault_history(lab.engine, lab.events, workshop.id, 5)}
 
@@ -306,7 +303,7 @@ def switch_fault(workshop_id: int) -> ResponseReturnValue:
     before = found.faults
     after = service.switch_fault(lab.engine, lab.events, found, fault, on)
     if (fault in before) != (fault in after.faults):
-        service.apply_account_fault(scenarios.engine(), after, fault, on, key_of)
+        service.apply_account_fault(scenario_attempts.engine(), after, fault, on, key_of)
     return redirect(url_for("trainer.workshop", workshop_id=found.id, _anchor="pannes"), 303)
 
 
@@ -315,8 +312,8 @@ def switch_fault(workshop_id: int) -> ResponseReturnValue:
 def export_csv(workshop_id: int) -> ResponseReturnValue:
     """« Exporter (CSV) » for a French spreadsheet."""
     found = _workshop_or_404(workshop_id)
-    view = service.class_view(_lab().engine, scenarios.engine(), found, key_of, sandbox.lang())
-    response = Response(service.export_csv(view), mimetype="text/csv")
+    view = room.class_view(_lab().engine, scenario_attempts.engine(), found, key_of, labels.lang())
+    response = Response(room.export_csv(view), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="atelier-{found.code}.csv"'
     return response
@@ -327,8 +324,8 @@ def export_csv(workshop_id: int) -> ResponseReturnValue:
 def export_json(workshop_id: int) -> ResponseReturnValue:
     """The same data as JSON."""
     found = _workshop_or_404(workshop_id)
-    view = service.class_view(_lab().engine, scenarios.engine(), found, key_of, sandbox.lang())
-    response = Response(json.dumps(service.export_json(view), ensure_ascii=False, indent=1),
+    view = room.class_view(_lab().engine, scenario_attempts.engine(), found, key_of, labels.lang())
+    response = Response(json.dumps(room.export_json(view), ensure_ascii=False, indent=1),
                         mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="atelier-{found.code}.json"'
     return response
@@ -365,18 +362,18 @@ def learner(workshop_id: int, member_id: int) -> ResponseReturnValue:
                   None)
     if member is None:
         abort(404)
-    info = sandbox.devices().learner(member.learner_id)
+    info = learners.devices().learner(member.learner_id)
     assert info is not None
-    records = [r for r in (sandbox.trace_record(info, trace_id)
+    records = [r for r in (testing.trace_record(info, trace_id)
                            for trace_id in _latest_trace_ids(info)) if r is not None]
-    view = service.class_view(_lab().engine, scenarios.engine(), found, key_of, sandbox.lang())
+    view = room.class_view(_lab().engine, scenario_attempts.engine(), found, key_of, labels.lang())
     row = next(r for r in view.rows if r.member.id == member.id)
     return render_template("workshops/learner.html", workshop=found, member=member, row=row,
                            view=view, records=records, states=STATE_LABELS, read_only=True)
 
 
 def _latest_trace_ids(info: LearnerInfo, limit: int = 5) -> list[int]:
-    store = sandbox.devices()
+    store = learners.devices()
     ids: set[int] = set()
     for kind in ("test", "send", "fetch"):
         ids.update(trace_id for trace_id, _ok in store.latest_traces(info.id, kind).values())
@@ -400,11 +397,11 @@ def join() -> ResponseReturnValue:
     code, pseudonym = request.form.get("code", ""), request.form.get("pseudonyme", "")
     try:
         found, pseudonym = service.check_join(lab.engine, code, pseudonym)
-        learner = sandbox.start_learner(lab)
+        learner = learners.start_learner(lab)
         try:
             service.add_member(lab.engine, found, learner.id, pseudonym)
         except service.WorkshopError:
-            sandbox.forget_learner()
+            learners.forget_learner()
             retention.purge_learner(lab, learner.id, key_of)
             raise
     except service.WorkshopError as exc:
@@ -426,12 +423,12 @@ def resume() -> ResponseReturnValue:
         return render_template("workshops/join.html", code=request.form.get("code", ""),
                                pseudonym=request.form.get("pseudonyme", ""),
                                error="resume", suggestion=""), 404
-    sandbox.resume_learner(member.resume_code)
+    learners.resume_learner(member.resume_code)
     return redirect(url_for("workshop.mine"), 303)
 
 
 def _my_membership() -> service.Member | None:
-    learner = sandbox.current_learner()
+    learner = learners.current_learner()
     return service.member_of_learner(_lab().engine, learner.id) if learner else None
 
 
@@ -439,12 +436,12 @@ def _my_membership() -> service.Member | None:
 def mine() -> ResponseReturnValue:
     """The learner's workshop: its scenarios in order, their progress, their resume code."""
     member = _my_membership()
-    learner = sandbox.current_learner()
+    learner = learners.current_learner()
     if member is None or learner is None:
         return redirect(url_for("workshop.join"))
     found = service.get(_lab().engine, member.workshop_id)
     assert found is not None
-    by_slug = {card.scenario.slug: card for card in scenarios.cards(learner)}
+    by_slug = {card.scenario.slug: card for card in scenario_attempts.cards(learner)}
     cards = [by_slug[s] for s in found.slugs if s in by_slug]
     return render_template("workshops/mine.html", workshop=found, member=member,
                            learner=learner, cards=cards)
@@ -453,8 +450,8 @@ def mine() -> ResponseReturnValue:
 # -- words --------------------------------------------------------------------------------
 
 STATE_LABELS = {
-    service.NEW: _l("Pas commencé"), service.PLAYING_STATE: _l("En cours"),
-    service.STUCK: _l("Bloqué"), service.DONE: _l("Terminé"), service.GAVE_UP: _l("Abandonné"),
+    room.NEW: _l("Pas commencé"), room.PLAYING_STATE: _l("En cours"),
+    room.STUCK: _l("Bloqué"), room.DONE: _l("Terminé"), room.GAVE_UP: _l("Abandonné"),
 }
 FAULT_LABELS = {
     Fault.IMAP_DOWN.value: _l("Serveur IMAP en panne"),

@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 
 from pixlab.db import make_engine, sqlite_url
 from pixlab.workshops import trainers
-from pixlab.workshops.models import create_tables
 
 
 def add_commands(commands: Any) -> None:
@@ -43,9 +42,7 @@ def add_commands(commands: Any) -> None:
 def _engine(args: argparse.Namespace) -> Engine:
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(sqlite_url(data_dir))
-    create_tables(engine)
-    return engine
+    return make_engine(sqlite_url(data_dir))  # made or upgraded by the migrations
 
 
 def _read_password(args: argparse.Namespace) -> str:

@@ -27,9 +27,9 @@ from pixlab.db import (
     Message,
     ScenarioAttempt,
     TraceRecord,
+    WorkshopLearner,
 )
 from pixlab.workshops import service
-from pixlab.workshops.models import WorkshopLearner
 
 if TYPE_CHECKING:
     from pixlab.lab.runner import Lab

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from pixlab.workshops.models import Trainer
+from pixlab.db import Trainer
 
 NAME_RE = re.compile(r"^[\w.@-]{1,100}$")
 MIN_PASSWORD = 8
