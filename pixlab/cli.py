@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -15,6 +17,7 @@ from pixlab.lab.config import DEFAULT_DOMAIN, LabConfig
 from pixlab.lab.runner import Lab
 from pixlab.lab.store import StoreError
 from pixlab.scenarios.cli import add_commands as add_scenario_commands
+from pixlab.typography import french
 
 DEFAULT_DATA_DIR = os.environ.get("PIXLAB_DATA_DIR", "instance")
 
@@ -25,7 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="l'application web et son labo de messagerie")
-    serve.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (web et labo)")
+    serve.add_argument("--host", default=None,
+                       help="adresse d'écoute, web et labo (127.0.0.1 ; avec --lan : "
+                            "l'adresse de l'ordinateur sur le réseau local)")
+    serve.add_argument("--lan", action="store_true",
+                       help="écouter sur le réseau de la classe, pour les vrais logiciels")
+    serve.add_argument("--usual-ports", action="store_true",
+                       help="le labo écoute sur les ports habituels (25, 465, 587, 143, 993, "
+                            "110, 995)")
     serve.add_argument("--port", type=int, default=5000, help="port de l'application web")
     serve.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR))
     serve.add_argument("--mail-port-base", type=int, default=10000,
@@ -93,7 +103,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     try:
         lab.start()
     except OSError as exc:
-        raise SystemExit(f"pixlab: impossible d'ouvrir les ports du labo ({exc}).") from None
+        raise SystemExit(bind_error(exc, usual_ports=False)) from None
     try:
         if args.json:
             print(json.dumps({
@@ -120,17 +130,28 @@ def _serve(args: argparse.Namespace) -> int:
 
     from pixlab.web import create_app
 
-    lab = Lab(LabConfig(host=args.host, port_base=args.mail_port_base), args.data_dir)
+    host = _serve_host(args)
+    config = LabConfig(host=host, port_base=args.mail_port_base, usual_ports=args.usual_ports)
+    lab = Lab(config, args.data_dir)
     try:
         lab.start()
     except OSError as exc:
-        raise SystemExit(f"pixlab: impossible d'ouvrir les ports du labo ({exc}).") from None
+        raise SystemExit(bind_error(exc, args.usual_ports)) from None
     try:
-        app = create_app({"DATA_DIR": str(args.data_dir)}, lab=lab)
-        server = create_server(app, host=args.host, port=args.port, threads=8)
+        url = f"http://{_url_host(host)}:{args.port}/"
+        app = create_app({"DATA_DIR": str(args.data_dir), "PUBLIC_URL": url}, lab=lab)
+        try:
+            server = create_server(app, host=host, port=args.port, threads=8)
+        except OSError as exc:
+            raise SystemExit(french(
+                f"pixlab : impossible d'ouvrir le port {args.port} de l'application web "
+                f"({exc.strerror or exc}). Choisissez-en un autre avec --port."
+            )) from None
         # Both signals unwind server.run() as Ctrl-C does, so the lab stops below.
         signal.signal(signal.SIGTERM, _interrupt)
-        print(f"PixLab : http://{args.host}:{args.port}/  (Ctrl-C pour arrêter)", flush=True)
+        print(french(f"PixLab : {url}  (Ctrl-C pour arrêter)"), flush=True)
+        if args.lan or args.host:
+            print(_reach_line(host, url), flush=True)
         try:
             server.run()
         except KeyboardInterrupt:
@@ -140,6 +161,62 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         lab.stop()
     return 0
+
+
+def _serve_host(args: argparse.Namespace) -> str:
+    """Where `serve` listens: --host, else the laptop's LAN address with --lan, else loopback."""
+    if args.host:
+        return str(args.host)
+    if not args.lan:
+        return "127.0.0.1"
+    from pixlab.lan import lan_address
+
+    address = lan_address()
+    if address is None:
+        raise SystemExit(french(
+            "pixlab : cet ordinateur n'est relié à aucun réseau (pas de route par défaut). "
+            "Connectez-le au Wi-Fi ou au réseau de la classe, ou choisissez l'adresse "
+            "avec --host."
+        ))
+    return address
+
+
+def _reach_line(host: str, url: str) -> str:
+    from pixlab.lan import is_loopback
+
+    if is_loopback(host):
+        return french(f"{host} est une adresse de bouclage : seul cet ordinateur l'atteint, "
+                      "pas les appareils des élèves.")
+    return french(f"À donner à la classe : {url}")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def bind_error(exc: OSError, usual_ports: bool) -> str:
+    """What to say, in French, when the lab cannot open its ports (never a traceback)."""
+    found = re.search(r"(\d+)\)", str(exc))
+    where = f" (port {found.group(1)})" if found else ""
+    start = f"pixlab : impossible d'ouvrir les ports du labo{where}."
+    if isinstance(exc, PermissionError) or exc.errno == errno.EACCES:
+        python = os.path.realpath(sys.executable)
+        return french(
+            f"{start} Il faut le droit d'utiliser les ports sous 1024, comme 993. Deux "
+            "solutions : donnez ce droit à Python une fois pour toutes (sudo setcap "
+            f"cap_net_bind_service=+ep {python}), ou lancez sans --usual-ports : le labo "
+            "prend alors les ports 10000 + le port habituel (10993 pour 993)."
+        )
+    if exc.errno == errno.EADDRINUSE:
+        advice = (
+            "Arrêtez le serveur de courrier qui l'occupe, ou lancez sans --usual-ports."
+            if usual_ports else "Choisissez une autre base avec --mail-port-base ou --port-base."
+        )
+        return french(f"{start} Un autre programme l'utilise déjà. {advice}")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return french(f"{start} Cette adresse n'appartient pas à cet ordinateur : vérifiez --host "
+                "(la commande « ip address » les liste).")
+    return french(f"{start} ({exc.strerror or exc})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -160,8 +160,9 @@ class LabNetwork:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # Bind first, so the lab knows this port's world before the connection arrives.
             sock.bind(("127.0.0.1", 0))
-            if self.world is not None:
-                self.lab.enter_world(sock.getsockname()[1], self.world)
+            # Registered even in the lab's own world: the lab then knows it is PixLab's
+            # client, not a real program, that connects.
+            self.lab.enter_world(sock.getsockname()[1], self.world or self.lab.world)
             sock.connect(target)
             return sock
         except TimeoutError:

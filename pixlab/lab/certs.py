@@ -97,6 +97,11 @@ class CertificateAuthority:
         """The CA certificate in PEM, to download or to trust."""
         return self.ca_path.read_bytes()
 
+    @property
+    def ca_der(self) -> bytes:
+        """The CA certificate in DER (a `.crt`), as phones install it."""
+        return self._ca_cert.public_bytes(serialization.Encoding.DER)
+
     def _create_ca(self) -> None:
         self._ca_key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name(

@@ -18,7 +18,7 @@ from pixlab.lab.config import LISTENERS_BY_NAME, LabConfig, ListenerSpec
 from pixlab.lab.events import EventLog
 from pixlab.lab.store import AccountInfo, MailStore, normalise_address
 from pixlab.lab.tap import Connection, Tap
-from pixlab.lab.tls import LabTls
+from pixlab.lab.tls import LabTls, machine_names, specific_address
 from pixlab.lab.world import World
 
 T = TypeVar("T")
@@ -141,7 +141,9 @@ class Lab:
         self.store = MailStore(self.engine)
         self.events = EventLog(self.engine)
         self.ca = CertificateAuthority(self.data_dir / "tls")
-        self.tls = LabTls(self.ca, World.of(config))
+        self.address = specific_address(config.host)
+        self.machine_names = machine_names() if config.name_machine else ()
+        self.tls = LabTls(self.ca, World.of(config), self.address, self.machine_names)
         self.tap = Tap(self)
         self.connections = ConnectionLimits(config)
         self.lockouts = Lockouts()
@@ -294,17 +296,25 @@ class Lab:
             while len(self._worlds_by_port) > 65536:
                 self._worlds_by_port.popitem(last=False)
 
-    def world_for_peer(self, port: int) -> World:
-        """The world of a connection, from its client's port (the lab's own by default)."""
+    def registered_world(self, peer: tuple[str, int]) -> World | None:
+        """The world PixLab's client registered for this peer; None for a real program.
+
+        PixLab's own connections always come from 127.0.0.1: a phone on the class
+        network whose port happens to be a registered one still gets the lab's world.
+        """
+        if peer[0] != "127.0.0.1":
+            return None
         with self._worlds_lock:
-            return self._worlds_by_port.get(port, self.world)
+            return self._worlds_by_port.get(peer[1])
 
     def tls_for(self, world: World) -> LabTls:
         """The TLS side of a world: its certificates, chosen by SNI (cached)."""
         with self._worlds_lock:
             tls = self._tls_by_world.get(world)
             if tls is None:
-                tls = self._tls_by_world[world] = LabTls(self.ca, world)
+                tls = self._tls_by_world[world] = LabTls(
+                    self.ca, world, self.address, self.machine_names
+                )
             return tls
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:

@@ -86,6 +86,8 @@ class Connection:
     opened_at: float = field(default_factory=time.time)
     tls: bool = False
     account: str | None = None
+    # A real mail program (Thunderbird, a phone, curl) rather than PixLab's own client.
+    program: bool = False
     bytes_in: int = 0
     bytes_out: int = 0
     # Sends now what the server has written so far (see _ServerEnd.flush).
@@ -187,8 +189,9 @@ class _ClientSide(asyncio.Protocol):
         connection_id = secrets.token_hex(6)
         address = (str(peer[0]), int(peer[1]))
         capture = self.tap._new_capture(connection_id, address)
-        world = lab.world_for_peer(address[1])
-        conn = Connection(connection_id, self.spec, address, lab.events, capture, world)
+        registered = lab.registered_world(address)
+        conn = Connection(connection_id, self.spec, address, lab.events, capture,
+                          registered or lab.world, program=registered is None)
         self.conn = conn
         refusal = lab.connections.admit(conn)
         if refusal:
@@ -196,7 +199,8 @@ class _ClientSide(asyncio.Protocol):
             transport.abort()
             return
         self.tap.active.add(self)
-        conn.record("connection.opened", peer=f"{conn.peer[0]}:{conn.peer[1]}")
+        conn.record("connection.opened", peer=f"{conn.peer[0]}:{conn.peer[1]}",
+                    program=conn.program)
         self.server = _ServerEnd(self, transport)
         conn.flush = self.server.flush
         self.tap._server_ends.add(self.server)

@@ -56,12 +56,21 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     csrf.init_app(app)
     app.after_request(_vary_on_htmx)
 
-    from pixlab.web import errors, lab_pages, mail, sandbox, scenarios, scenarios_service
+    from pixlab.web import (
+        errors,
+        lab_pages,
+        mail,
+        real_programs,
+        sandbox,
+        scenarios,
+        scenarios_service,
+    )
 
     app.register_blueprint(lab_pages.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(mail.bp)
     app.register_blueprint(scenarios.bp)
+    app.register_blueprint(real_programs.bp)
     scenarios_service.init_app(app)
     errors.init_app(app)
     return app
