@@ -64,6 +64,7 @@ from pixlab.scenarios.progress import (
 )
 from pixlab.scenarios.schema import (
     LAB_DEVICE,
+    PROGRAM_DEVICE,
     ArrivalSpec,
     DeviceSpec,
     Matcher,
@@ -704,6 +705,7 @@ class ScenarioEngine:
             _journal(state, _trace_entry(trace_fact))
         if not record.playing:
             return
+        self._follow_programs(record)
         facts: list[Fact] = list(self._new_events(state))
         if trace_fact is not None:
             facts.append(trace_fact)
@@ -803,6 +805,40 @@ class ScenarioEngine:
             return None
         return {"source": "mailbox", "account": address, "folder": folder.name, "messages": count,
                 "at": time.time()}
+
+    def _follow_programs(self, record: AttemptRecord) -> None:
+        """Follow the connections on which a real mail program logged in to the attempt's account.
+
+        Thunderbird or a phone on the class network registers nothing with the
+        lab: its connections are found by their login, and then counted from
+        their first event (the TLS handshake before the login included), as
+        PixLab's own client's are.
+        """
+        state = record.state
+        self.lab.events.flush()
+        with self.lab.events.engine.connect() as conn:
+            logins = conn.execute(
+                select(EventRow.id, EventRow.connection_id)
+                .where(EventRow.account == record.address.lower(),
+                       EventRow.kind == "auth.succeeded",
+                       EventRow.id > state.programs_seen,
+                       EventRow.at >= record.started_at)
+                .order_by(EventRow.id)
+            ).all()
+            if not logins:
+                return
+            state.programs_seen = logins[-1].id
+            new = [row.connection_id for row in logins
+                   if row.connection_id and row.connection_id not in state.connections]
+            if not new:
+                return
+            opened = conn.execute(
+                select(EventRow.connection_id, EventRow.data)
+                .where(EventRow.connection_id.in_(new), EventRow.kind == "connection.opened")
+            ).all()
+        for connection_id, data in opened:
+            if connection_id and _json(data).get("program"):
+                state.connections[connection_id] = [PROGRAM_DEVICE, 0, False]
 
     def _new_events(self, state: AttemptState) -> list[EventFact]:
         """Events recorded since last time on the connections the attempt follows."""

@@ -55,6 +55,8 @@ PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 DEVICE_ID_RE = SLUG_RE
 LAB_DEVICE = "lab"  # the lab's own deliveries (messages arriving), as a matcher's `device`
+# A real mail program (Thunderbird, a phone) logged in to the attempt's account, as a `device`.
+PROGRAM_DEVICE = "logiciel"
 
 Protocol = Literal["imap", "pop3"]
 SecurityName = Literal["none", "starttls", "tls"]
