@@ -67,14 +67,20 @@ def probe_address(target: str = PROBE_TARGET) -> str | None:
 
 
 def lan_address(
-    table: Path = ROUTE_TABLE,
-    address_of: Callable[[str], str | None] = interface_address,
-    probe: Callable[[], str | None] = probe_address,
+    table: Path | None = None,
+    address_of: Callable[[str], str | None] | None = None,
+    probe: Callable[[], str | None] | None = None,
 ) -> str | None:
-    """The laptop's address on the local network; None when it has none (no network)."""
+    """The laptop's address on the local network; None when it has none (no network).
+
+    The defaults (this module's ROUTE_TABLE, interface_address, probe_address)
+    are looked up at each call, so a test can replace the source of the answer.
+    """
+    address_of = address_of or interface_address
+    probe = probe or probe_address
     address = None
     try:
-        iface = default_route_interface(table.read_text())
+        iface = default_route_interface((table or ROUTE_TABLE).read_text())
     except OSError:
         iface = None
     if iface is not None:

@@ -61,11 +61,18 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _general_name(name: str) -> x509.GeneralName:
+def _general_names(name: str) -> list[x509.GeneralName]:
+    """The alternative names for a host name, or for an address typed as a server name.
+
+    An address gets an IP entry (RFC 5280: what OpenSSL, Python, Thunderbird and
+    phones check) and the same text as a DNS entry, because some programs
+    (mbsync, older phones) only compare the typed text with DNS entries.
+    """
     try:
-        return x509.IPAddress(ipaddress.ip_address(name))
+        address = ipaddress.ip_address(name)
     except ValueError:
-        return x509.DNSName(name)
+        return [x509.DNSName(name)]
+    return [x509.IPAddress(address), x509.DNSName(str(address))]
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -177,7 +184,7 @@ class CertificateAuthority:
             .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(
-                x509.SubjectAlternativeName([_general_name(n) for n in served.names]),
+                x509.SubjectAlternativeName([g for n in served.names for g in _general_names(n)]),
                 critical=False,
             )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
