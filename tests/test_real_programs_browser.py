@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from playwright.sync_api import Browser, Page, expect
-from test_sandbox_browser import served, serious_violations, start_learner
+from test_sandbox_browser import serious_violations, served, start_learner
 
 from pixlab.lab.runner import Lab
 from pixlab.web import create_app
