@@ -490,3 +490,21 @@ def test_a_real_program_meets_a_scenarios_objective(lan_lab: Lab) -> None:
     # Another account's program proves nothing for this attempt.
     other = engine.start("eleve-10", "premiers-pas-imap")
     assert engine.refresh(other.id).newly_met == ()
+
+
+def test_a_scenarios_sheet_link_gives_the_attempts_account(lan_app: Flask) -> None:
+    client = lan_app.test_client()
+    page = client.get("/scenarios").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    started_at = client.post("/scenarios/premiers-pas-imap/commencer",
+                             data={"csrf_token": token.group(1)})
+    assert started_at.status_code == 303
+    player = html.unescape(client.get("/scenarios/premiers-pas-imap").get_data(as_text=True))
+    password = re.search(r'class="password">([^<]+)<', player)
+    address = re.search(r"<code>([^<]+-sc@[^<]+)</code>", player)
+    assert password and address
+    phone = html.unescape(lan_app.test_client().get(
+        sheet_link(player).removeprefix("http://localhost")).get_data(as_text=True))
+    assert f'<code class="real-password">{password.group(1)}</code>' in phone
+    assert f"<code>{address.group(1)}</code>" in phone
