@@ -616,8 +616,10 @@ def _bare_smtp_server(ca_dir: str, port: int, ready: Any, stop: Any) -> None:
 
     from aiosmtpd.smtp import SMTP, AuthResult
 
+    from pixlab.lab import logs
     from pixlab.lab.certs import CertificateAuthority, CertificateKind, ServedCertificate
 
+    logs.configure()  # as the lab does: no AUTH line, no warning at every login
     ca = CertificateAuthority(Path(ca_dir))
     context = ca.server_context(ServedCertificate(CertificateKind.VALID, ("127.0.0.1",)))
 
@@ -626,7 +628,6 @@ def _bare_smtp_server(ca_dir: str, port: int, ready: Any, stop: Any) -> None:
             return "250 2.0.0 Ok: queued"
 
     def accept(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        # auth_data given, or aiosmtpd warns at every login (Session.login_data).
         return AuthResult(success=data.password == PASSWORD.encode(), auth_data=data)
 
     async def serve() -> None:

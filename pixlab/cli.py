@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pixlab.lab.config import DEFAULT_DOMAIN, LabConfig
 from pixlab.lab.runner import Lab
 from pixlab.lab.store import StoreError
 from pixlab.scenarios.cli import add_commands as add_scenario_commands
 from pixlab.typography import french
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 DEFAULT_DATA_DIR = os.environ.get("PIXLAB_DATA_DIR", "instance")
 
@@ -40,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR))
     serve.add_argument("--mail-port-base", type=int, default=10000,
                        help="le labo écoute sur base + port habituel (10993 pour 993)")
+    serve.add_argument("--https", action="store_true",
+                       help="servir en HTTPS (certificat signé par l'autorité du labo) : "
+                            "les pages du formateur s'ouvrent alors depuis le réseau")
     serve.set_defaults(run=_serve)
 
     sandbox = commands.add_parser(
@@ -55,6 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.add_argument("--json", action="store_true", help="une ligne JSON une fois prêt")
     sandbox.set_defaults(run=_sandbox)
     add_scenario_commands(commands)
+
+    db = commands.add_parser("db", help="la base de données de PixLab")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade", help="mettre la base à jour (la créer si elle n'existe pas)"
+    )
+    upgrade.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR))
+    upgrade.add_argument("--revision", default="head",
+                         help="la version voulue (head : la dernière)")
+    upgrade.set_defaults(run=_db_upgrade)
 
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)
@@ -109,6 +128,8 @@ def _sandbox(args: argparse.Namespace) -> int:
             print(json.dumps({
                 "domain": lab.world.primary_domain,
                 "ca": str(lab.ca.ca_path.resolve()),
+                "postmaster": {"address": lab.postmaster_address,
+                               "password_file": str(lab.postmaster_password_path.resolve())},
                 "listeners": [info.as_json() for info in lab.listeners],
             }), flush=True)
         else:
@@ -116,6 +137,7 @@ def _sandbox(args: argparse.Namespace) -> int:
                 print(f"{info.spec.protocol.upper():5} {info.spec.port_canonical:>4} "
                       f"({info.security:8}) -> {info.host}:{info.port}")
             print(f"CA    {lab.ca.ca_path.resolve()}")
+            print(_postmaster_line(lab))
             if not accounts:
                 print("Aucun compte créé : ajoutez --account adresse:mot_de_passe.")
             print("Ctrl-C pour arrêter.", flush=True)
@@ -125,33 +147,61 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from waitress import create_server
+def _postmaster_line(lab: Lab) -> str:
+    # The password stays in its file: a terminal's scrollback is a log too.
+    return (f"Postmaster : {lab.postmaster_address} (mot de passe dans "
+            f"{lab.postmaster_password_path.resolve()})")
 
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from pixlab.db import connect_engine, current_revision, sqlite_url, upgrade
+
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = connect_engine(sqlite_url(args.data_dir))
+    try:
+        before = current_revision(engine)
+        upgrade(engine, args.revision)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"La base est déjà à jour ({after}).")
+    else:
+        print(f"Base mise à jour : {before or 'vide'} -> {after}.")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
     from pixlab.web import create_app
 
     host = _serve_host(args)
     config = LabConfig(host=host, port_base=args.mail_port_base, usual_ports=args.usual_ports)
+    # The lab opens (and upgrades) the database before anything is served.
     lab = Lab(config, args.data_dir)
     try:
         lab.start()
     except OSError as exc:
         raise SystemExit(bind_error(exc, args.usual_ports)) from None
     try:
-        url = f"http://{_url_host(host)}:{args.port}/"
-        app = create_app({"DATA_DIR": str(args.data_dir), "PUBLIC_URL": url}, lab=lab)
+        app = create_app({"DATA_DIR": str(args.data_dir)}, lab=lab)
         try:
-            server = create_server(app, host=host, port=args.port, threads=8)
+            server = (_https_server(app, host, args.port, lab) if args.https
+                      else _http_server(app, host, args.port))
         except OSError as exc:
             raise SystemExit(french(
                 f"pixlab : impossible d'ouvrir le port {args.port} de l'application web "
                 f"({exc.strerror or exc}). Choisissez-en un autre avec --port."
             )) from None
-        # Both signals unwind server.run() as Ctrl-C does, so the lab stops below.
+        scheme = "https" if args.https else "http"
+        url = f"{scheme}://{_url_host(host)}:{server.port}/"
+        # The QR code of the sheet names this address, not the one a page was asked by.
+        app.config["PUBLIC_URL"] = url
+        # Both signals unwind the server as Ctrl-C does, so the lab stops below.
         signal.signal(signal.SIGTERM, _interrupt)
-        print(french(f"PixLab : {url}  (Ctrl-C pour arrêter)"), flush=True)
+        print(french(f"PixLab : {url}  (Ctrl-C pour arrêter)"))
         if args.lan or args.host:
-            print(_reach_line(host, url), flush=True)
+            print(_reach_line(host, url))
+        print(_postmaster_line(lab), flush=True)
         try:
             server.run()
         except KeyboardInterrupt:
@@ -169,7 +219,7 @@ def _serve_host(args: argparse.Namespace) -> str:
         return str(args.host)
     if not args.lan:
         return "127.0.0.1"
-    from pixlab.lan import lan_address
+    from pixlab.lab.lan import lan_address
 
     address = lan_address()
     if address is None:
@@ -182,7 +232,7 @@ def _serve_host(args: argparse.Namespace) -> str:
 
 
 def _reach_line(host: str, url: str) -> str:
-    from pixlab.lan import is_loopback
+    from pixlab.lab.lan import is_loopback
 
     if is_loopback(host):
         return french(f"{host} est une adresse de bouclage : seul cet ordinateur l'atteint, "
@@ -217,6 +267,70 @@ def bind_error(exc: OSError, usual_ports: bool) -> str:
         return french(f"{start} Cette adresse n'appartient pas à cet ordinateur : vérifiez --host "
                 "(la commande « ip address » les liste).")
     return french(f"{start} ({exc.strerror or exc})")
+
+
+class _WebServer:
+    """The web server `pixlab serve` runs: its port, run() until interrupted, close()."""
+
+    def __init__(self, port: int, run: Callable[[], object], close: Callable[[], object]) -> None:
+        self.port = port
+        self.run = run
+        self.close = close
+
+
+def _http_server(app: WSGIApplication, host: str, port: int) -> _WebServer:
+    from waitress import create_server
+
+    server = create_server(app, host=host, port=port, threads=8)
+    return _WebServer(int(server.effective_port), server.run, server.close)
+
+
+def _https_server(app: WSGIApplication, host: str, port: int, lab: Lab) -> _WebServer:
+    """Cheroot behind TLS, with a certificate for the bound address signed by the lab's CA.
+
+    Waitress speaks no TLS (its documentation sends you to a proxy in front);
+    a second process such as nginx or stunnel is one more thing for a
+    trainer to install and start. Cheroot (CherryPy's WSGI server, pure
+    Python, threads like waitress) serves TLS from the standard ssl module in
+    the same process, next to the lab's loop thread.
+    """
+    from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    from pixlab.lab.certs import CertificateKind, ServedCertificate
+
+    names = _certificate_names(host)
+    served = ServedCertificate(CertificateKind.VALID, names)
+    cert_path, key_path = lab.ca.issue(served)
+    server = wsgi.Server((host, port), app, numthreads=8)
+    adapter = BuiltinSSLAdapter(str(cert_path), str(key_path))
+    adapter.context = lab.ca.server_context(served)  # TLS 1.2 at least, as the lab's servers
+    server.ssl_adapter = adapter
+    server.prepare()  # binds now, so that a taken port is said before "ready"
+
+    def run() -> None:
+        # Cheroot is stopped from another thread, never by a KeyboardInterrupt
+        # raised inside its connection loop (which can leave stop() waiting).
+        threading.Thread(target=server.serve, name="pixlab-https", daemon=True).start()
+        _wait_for_signal()
+
+    return _WebServer(int(server.bind_addr[1]), run, server.stop)
+
+
+def _certificate_names(host: str) -> tuple[str, ...]:
+    """The names a browser may type to reach this server: the bound address first."""
+    from pixlab.web.security import own_addresses
+
+    names = [host, "localhost", "127.0.0.1", "::1"]
+    try:
+        everywhere = ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a host name
+        everywhere = False
+    if everywhere:
+        # Listening on every address: the trainer may give the class any of them.
+        names[0] = socket.gethostname()
+        names += [str(a) for a in sorted(own_addresses(), key=str) if not a.is_link_local]
+    return tuple(dict.fromkeys(names))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     Boolean,
     Engine,
@@ -25,7 +28,9 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine.interfaces import DBAPICursor, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import ClauseElement
@@ -228,7 +233,14 @@ def sqlite_url(data_dir: Path) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """Create the engine and the tables; SQLite gets WAL and a busy timeout."""
+    """Create the engine and bring the schema to the newest migration (a new database too)."""
+    engine = connect_engine(url)
+    upgrade(engine)
+    return engine
+
+
+def connect_engine(url: str) -> Engine:
+    """The engine alone, schema untouched; SQLite gets WAL and a busy timeout."""
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
 
@@ -243,8 +255,60 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
 
-    Base.metadata.create_all(engine)
     return engine
+
+
+# -- migrations (Alembic): the schema's only source ------------------------------------
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BASELINE = "0001_baseline"  # the schema of every database made before migrations
+
+
+def migration_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for PixLab's migrations, on a connection when given."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring a database to a revision of the schema: create a new one, upgrade an old one.
+
+    A database made by a PixLab from before migrations has the baseline's
+    tables and no alembic_version: it is stamped at the baseline first.
+    """
+    with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table and drops the old one; with foreign keys
+            # on, SQLite's DROP TABLE would delete the rows that refer to it (ON
+            # DELETE CASCADE). The pragma is ignored inside a transaction, so it is
+            # set before Alembic begins one.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            config = migration_config(connection)
+            tables = set(inspect(connection).get_table_names())
+            if "alembic_version" not in tables and "accounts" in tables:
+                command.stamp(config, BASELINE)
+            command.upgrade(config, revision)
+            connection.commit()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"a migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision a database is at (None: not under migrations yet)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
 class DriverStatement:

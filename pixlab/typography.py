@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+LANGUAGES = ("fr", "en")  # the interface's languages: French first, English second
 NBSP = "\u00a0"
 _BEFORE = re.compile(r" ([:;?!»])")
 _AFTER = re.compile(r"« ")

@@ -23,6 +23,9 @@ def lab_config(**overrides: object) -> LabConfig:
         "port_base": 0,
         "preauth_timeout": 5.0,
         "tls_handshake_timeout": 2.0,
+        # Failed logins from network peers wait, but only milliseconds here: tests fail often.
+        "auth_failure_delay": 0.002,
+        "auth_failure_delay_max": 0.016,
     }
     values.update(overrides)
     return LabConfig(**values)  # type: ignore[arg-type]
@@ -106,3 +109,55 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     if chromium:
         args["executable_path"] = chromium
     return args
+
+
+# -- every page a browser test opens: no CSP violation, no console error -------
+
+# Runs before any page script. Playwright injects it through the DevTools
+# protocol, which the page's Content-Security-Policy does not govern.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.pixlabCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
+    + ` in ${e.sourceFile || e.documentURI}:${e.lineNumber} ${e.sample || ""}`);
+});
+"""
+
+
+class PageWatch:
+    """Collects, for every page of a browser context, CSP violations and console errors."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def attach(self, context) -> None:  # type: ignore[no-untyped-def]
+        """Watch every page this context opens (a context without JavaScript reports only
+        what the browser prints, which includes its CSP refusals)."""
+        def violation(source: dict, text: str) -> None:
+            self.problems.append(f"CSP violation on {source['frame'].url}: {text}")
+
+        context.expose_binding("pixlabCspViolation", violation)
+        context.add_init_script(_REPORT_CSP_VIOLATIONS)
+        context.on("page", self._watch_page)
+        for page in context.pages:
+            self._watch_page(page)
+
+    def _watch_page(self, page) -> None:  # type: ignore[no-untyped-def]
+        page.on("console", lambda message: message.type == "error" and self.problems.append(
+            f"console error on {page.url}: {message.text} ({message.location.get('url')})"))
+        page.on("pageerror", lambda error: self.problems.append(
+            f"uncaught error on {page.url}: {error}"))
+
+
+@pytest.fixture
+def page_watch() -> Iterator[PageWatch]:
+    """Fails the test at teardown when a watched page broke the CSP or printed an error."""
+    watch = PageWatch()
+    yield watch
+    assert watch.problems == [], "\n".join(watch.problems)
+
+
+@pytest.fixture
+def context(context, page_watch: PageWatch):  # type: ignore[no-untyped-def]
+    """pytest-playwright's context (and so every test's `page`), watched by `page_watch`."""
+    page_watch.attach(context)
+    return context

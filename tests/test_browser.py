@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from conftest import PageWatch
 from playwright.sync_api import Page, expect
 
 from pixlab.lab.runner import Lab
@@ -40,3 +41,17 @@ def test_home_in_chromium_shows_the_lab_and_switches_to_english(
     with page.expect_download() as download:
         link.click()
     assert download.value.suggested_filename == "pixlab-ca.pem"
+
+
+def test_the_page_watch_catches_a_csp_violation(
+    page: Page, live_server: str, page_watch: PageWatch
+) -> None:
+    page.goto(live_server + "/")
+    assert page_watch.problems == []
+    # An inline style, as a careless template would add: the browser refuses it.
+    page.evaluate("() => { const s = document.createElement('style');"
+                  " s.textContent = 'body { color: red }'; document.head.append(s); }")
+    expect(page.locator("body")).not_to_have_css("color", "rgb(255, 0, 0)")
+    page.wait_for_timeout(200)  # the violation event is queued as a task
+    assert any("CSP violation" in p and "style-src" in p for p in page_watch.problems)
+    page_watch.problems.clear()  # seen: the teardown checks the rest of the test

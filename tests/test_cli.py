@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import poplib
 import random
@@ -11,6 +12,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -80,6 +82,14 @@ def test_sandbox_json_describes_every_ready_listener_and_stops_on_signal(
         pop = poplib.POP3_SSL("127.0.0.1", by_port[995]["port"], context=context, timeout=5)
         pop.user("prof@lycee-exemple.test")
         assert pop.pass_("Craie-42").startswith(b"+OK")
+        pop.quit()
+        # The trainer finds the postmaster's mailbox and where its password is kept.
+        postmaster = info["postmaster"]
+        assert postmaster["address"] == "postmaster@lycee-exemple.test"
+        password = Path(postmaster["password_file"]).read_text().strip()
+        pop = poplib.POP3_SSL("127.0.0.1", by_port[995]["port"], context=context, timeout=5)
+        pop.user(postmaster["address"])
+        assert pop.pass_(password).startswith(b"+OK")
         pop.quit()
     finally:
         code = stop(proc, sig)
@@ -170,3 +180,53 @@ def test_serve_runs_web_and_lab_in_one_process_and_stops_on_ctrl_c(tmp_path: Pat
     finally:
         code = stop(proc, signal.SIGINT)
     assert code == 0
+
+
+def test_serve_https_answers_with_a_certificate_of_the_lab_ca_for_the_bound_address(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        web_port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [PIXLAB, "serve", "--https", "--port", str(web_port), "--data-dir", str(tmp_path),
+         "--mail-port-base", str(free_port_base())],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        if not ready:
+            proc.kill()
+            pytest.fail(f"serve --https printed nothing: {proc.communicate()[1]}")
+        # The French no-break space before the colon, as every line PixLab prints.
+        assert ready.startswith(f"PixLab\u00a0: https://127.0.0.1:{web_port}/"), ready
+        assert "postmaster-password.txt" in proc.stdout.readline()
+        # A browser that trusts the lab's authority, and checks the name it typed.
+        trusted = ssl.create_default_context(cafile=str(tmp_path / "tls" / "pixlab-ca.pem"))
+        url = f"https://127.0.0.1:{web_port}/scenarios/formateur"
+        with urllib.request.urlopen(url, context=trusted, timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+            assert "Vue formateur" in response.read().decode()
+        # One that does not trust it refuses the certificate, as it should.
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(url, context=ssl.create_default_context(), timeout=10)
+        # And nothing answers in clear on that port.
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=5)
+    finally:
+        code = stop(proc, signal.SIGINT)
+    assert code == 0
+
+
+def test_an_https_certificate_for_every_address_names_this_machines_addresses() -> None:
+    from pixlab.cli import _certificate_names
+    from pixlab.web.security import own_addresses
+
+    assert _certificate_names("192.168.1.10")[:3] == ("192.168.1.10", "localhost", "127.0.0.1")
+    everywhere = _certificate_names("0.0.0.0")
+    assert "0.0.0.0" not in everywhere and socket.gethostname() == everywhere[0]
+    for address in own_addresses():
+        if not address.is_link_local:
+            assert str(address) in everywhere

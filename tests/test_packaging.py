@@ -29,6 +29,11 @@ def test_wheel_carries_templates_static_htmx_translations_and_scenarios(tmp_path
         "pixlab/translations/en/LC_MESSAGES/messages.mo",
         "pixlab/cli.py",
         "pixlab/lab/pop3.py",
+        "pixlab/client/thunderbird.toml",  # Thunderbird's strings, read at import
+        # Alembic's migrations: an installed PixLab upgrades its database at start.
+        "pixlab/migrations/env.py",
+        "pixlab/migrations/script.py.mako",
+        "pixlab/migrations/versions/0001_baseline.py",
     ):
         assert expected in names, f"{expected} missing from the wheel"
     assert any(n.startswith("pixlab/scenarios_data/") for n in names)

@@ -23,6 +23,7 @@ import tempfile
 import urllib.request
 import xml.etree.ElementTree as ET
 from argparse import Namespace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lab_clients import EventTrail
 
-from pixlab import cli, lan
+from pixlab import cli
+from pixlab.lab import lan
 from pixlab.lab.certs import CertificateKind
 from pixlab.lab.profiles import PROFILE_MIME_TYPE
 from pixlab.lab.runner import Lab
@@ -234,11 +236,26 @@ def test_mbsync_syncs_by_the_address_and_refuses_a_wrong_name(
     assert f"certificate owner does not match hostname {LAN}" in bad.stderr
 
 
-def test_only_pixlabs_own_client_comes_from_a_registered_port(lan_lab: Lab) -> None:
-    lan_lab.enter_world(40000, lan_lab.world)
-    assert lan_lab.registered_world(("127.0.0.1", 40000)) is lan_lab.world
-    # A phone whose port happens to be the same plays in the lab's own world.
-    assert lan_lab.registered_world(("192.168.1.31", 40000)) is None
+def test_one_mark_tells_pixlabs_own_client_from_a_real_program(lan_lab: Lab) -> None:
+    """Tap.expect_own_client is the only mark: it alone enters a scenario's world, and
+    `connection.opened` says `program` from it (as the failed-login delays do)."""
+    world = replace(lan_lab.world, domains=("ailleurs.test",))
+    trail = EventTrail(lan_lab)
+    greetings: dict[bool, bytes] = {}
+    for own in (True, False):
+        with socket.socket() as sock:
+            sock.settimeout(10)
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            lan_lab.enter_world(port, world)
+            if own:
+                lan_lab.tap.expect_own_client(port)
+            sock.connect((LAN, lan_lab.listener("smtp").port))
+            greetings[own] = sock.recv(1024)
+    assert greetings[True].startswith(b"220 mail.ailleurs.test ")
+    # A program from a port once registered for a world, but not marked, is in the lab's own.
+    assert greetings[False].startswith(f"220 {lan_lab.world.server_name} ".encode())
+    assert [e.data["program"] for e in trail.of("connection.opened")] == [False, True]
 
 
 # -- the usual ports -----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import PageWatch
 from cryptography import x509
 from playwright.sync_api import Browser, Page, expect
 from test_sandbox_browser import serious_violations, served, start_learner
@@ -48,7 +49,8 @@ def decode_qr(image: Path) -> str:
 
 
 def test_the_real_program_tab_its_qr_code_and_the_downloads(
-    page: Page, browser: Browser, lan_site: tuple[str, Lab], tmp_path: Path
+    page: Page, browser: Browser, lan_site: tuple[str, Lab], tmp_path: Path,
+    page_watch: PageWatch,
 ) -> None:
     url, lab = lan_site
     address, password = start_learner(page, url, axe=False)
@@ -83,6 +85,7 @@ def test_the_real_program_tab_its_qr_code_and_the_downloads(
 
     # A phone (another browser, no session) opens it and downloads what it needs.
     phone = browser.new_context(accept_downloads=True)
+    page_watch.attach(phone)  # the phone's pages keep the CSP too
     try:
         other = phone.new_page()
         other.goto(link)

@@ -225,8 +225,10 @@ def test_a_silent_peer_is_disconnected_before_login(
     wire = open_wire(wires, lab, listener)
     started = time.monotonic()
     assert wire.line().startswith(greeting)
-    if listener == "pop3":
-        assert wire.line() == R.POP3_INACTIVITY.encode()
+    # Each says why before it closes (RFC 5321 section 4.5.3.2 for SMTP).
+    goodbye = R.POP3_INACTIVITY if listener == "pop3" else R.SMTP_TIMEOUT.format(
+        hostname=lab.world.server_name)
+    assert wire.line() == goodbye.encode()
     assert wire.closed()
     assert 0.4 < time.monotonic() - started < 3
 

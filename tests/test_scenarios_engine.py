@@ -19,17 +19,13 @@ from pixlab.client.client import MailClient
 from pixlab.client.settings import Security
 from pixlab.lab.events import Event
 from pixlab.lab.runner import Lab
-from pixlab.scenarios.engine import (
-    IncompleteSettings,
-    MemoryLocalMail,
-    ScenarioEngine,
-    UnknownScenario,
-)
+from pixlab.scenarios.engine import IncompleteSettings, ScenarioEngine, UnknownScenario
 from pixlab.scenarios.loader import load_catalogue
 from pixlab.scenarios.matchers import EventFact, matches
 from pixlab.scenarios.progress import AttemptRecord
 from pixlab.scenarios.schema import Matcher
 from pixlab.scenarios.settings import SettingError
+from pixlab.scenarios.storage import MemoryLocalMail
 from pixlab.scenarios.walkthrough import OffsetClock
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "scenarios_ok"

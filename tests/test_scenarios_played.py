@@ -18,14 +18,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from pixlab.devices import DeviceStore
 from pixlab.lab.runner import Lab
+from pixlab.sandbox.store import DeviceStore
 from pixlab.scenarios.engine import ScenarioEngine
 from pixlab.scenarios.loader import load_catalogue, shipped_dir
 from pixlab.scenarios.schema import Scenario, Step, fill, local
 from pixlab.scenarios.walkthrough import OffsetClock
 from pixlab.web import create_app
-from pixlab.web.scenarios_service import ENGINE_KEY
+from pixlab.web.scenario_attempts import ENGINE_KEY
 
 SHIPPED = load_catalogue([shipped_dir()])
 SCENARIOS = {s.slug: s for s in SHIPPED.scenarios}

@@ -522,3 +522,94 @@ def test_an_address_the_parser_trips_on_is_malformed(lab: Lab, sender: str) -> N
         client.ehlo()
         assert client.docmd(f"MAIL FROM:{sender}") == (553, b"5.1.3 Error: malformed address")
         assert client.mail(OUTSIDER) == smtp_reply(R.SMTP_SENDER_OK)
+
+
+# -- RFC 5321's corners: a silent client, the postmaster ----------------------------
+
+
+@pytest.mark.parametrize("listener", ("smtp", "submission", "smtps"))
+def test_a_silent_client_is_answered_421_before_the_server_closes(
+    make_lab, tls_context: ssl.SSLContext, listener: str  # type: ignore[no-untyped-def]
+) -> None:
+    # RFC 5321 section 4.5.3.2: the server may give up on a silent client, and then
+    # says so with a 421 before it closes. The timeout is the lab's preauth_timeout.
+    lab = make_lab(preauth_timeout=0.5)
+    with connect(lab, listener, tls_context, starttls=False) as client:
+        client.ehlo()
+        started = time.monotonic()
+        code, text = client.getreply()
+        assert time.monotonic() - started >= 0.4
+        assert (code, text) == (421, b"4.4.2 mail.lycee-exemple.test Error: timeout exceeded")
+        assert client.sock.recv(1) == b""  # and then it closed
+
+
+def test_a_silent_client_during_starttls_gets_no_line_in_clear(
+    make_lab, tls_context: ssl.SSLContext  # type: ignore[no-untyped-def]
+) -> None:
+    # In the middle of a TLS handshake a 421 in clear would be garbage to the client.
+    lab = make_lab(preauth_timeout=5.0, tls_handshake_timeout=0.5)
+    with ResolvedSMTP(address(lab, "smtp"), HOST, timeout=5) as client:
+        client.ehlo()
+        assert client.docmd("STARTTLS")[0] == 220
+        assert client.sock.recv(100) == b""  # closed without a word
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    ("postmaster", "POSTMASTER", f"postmaster@{DOMAIN}", f"PostMaster@{DOMAIN.upper()}",
+     "postmaster@college-exemple.test"),
+)
+def test_postmaster_is_accepted_and_delivered_to_the_lab_postmaster(
+    make_lab, recipient: str  # type: ignore[no-untyped-def]
+) -> None:
+    # RFC 5321 section 4.5.1: <postmaster> without a domain, and postmaster@ each
+    # domain the server receives mail for, must be accepted.
+    lab = make_lab(domains=(DOMAIN, "college-exemple.test"))
+    message = f"From: {OUTSIDER}\r\nSubject: Un souci\r\n\r\nBonjour\r\n".encode()
+    with ResolvedSMTP(address(lab, "smtp"), HOST) as client:
+        client.ehlo()
+        assert client.mail(OUTSIDER) == smtp_reply(R.SMTP_SENDER_OK)
+        assert client.docmd(f"RCPT TO:<{recipient}>") == smtp_reply(R.SMTP_RECIPIENT_OK)
+        assert client.data(message)[0] == 250
+    [raw] = inbox(lab, f"postmaster@{DOMAIN}")
+    assert raw.endswith(message)
+
+
+def test_postmaster_of_a_domain_outside_the_lab_is_still_relaying(lab: Lab) -> None:
+    with ResolvedSMTP(address(lab, "smtp"), HOST) as client:
+        client.ehlo()
+        client.mail(OUTSIDER)
+        refused = client.rcpt("postmaster@exemple.org")
+        assert refused == smtp_reply(R.SMTP_RELAY_DENIED.format(address="postmaster@exemple.org"))
+
+
+def test_the_trainer_reads_the_postmaster_mailbox_with_the_password_kept_for_them(
+    lab: Lab, tls_context: ssl.SSLContext
+) -> None:
+    import poplib
+
+    path = lab.postmaster_password_path
+    assert path.stat().st_mode & 0o777 == 0o600  # the trainer's, nobody else's
+    password = path.read_text().strip()
+    with ResolvedSMTP(address(lab, "smtp"), HOST) as client:
+        client.sendmail(OUTSIDER, ["postmaster"], b"Subject: Pour le postmaster\r\n\r\nCoucou\r\n")
+    host, port = address(lab, "pop3s")
+    pop = poplib.POP3_SSL(host, port, context=ssl.create_default_context(
+        cafile=str(lab.ca.ca_path)), timeout=5)
+    # The certificate names the lab's servers, 127.0.0.1 among them.
+    try:
+        pop.user(f"postmaster@{DOMAIN}")
+        pop.pass_(password)
+        count, _ = pop.stat()
+        assert count == 1
+        assert b"Subject: Pour le postmaster" in b"\r\n".join(pop.retr(1)[1])
+    finally:
+        pop.quit()
+    # A restart keeps the same password, and the mail.
+    lab.stop()
+    restarted = Lab(lab.config, lab.data_dir).start()
+    try:
+        assert restarted.ensure_postmaster() == password
+        assert len(inbox(restarted, f"postmaster@{DOMAIN}")) == 1
+    finally:
+        restarted.stop()

@@ -33,7 +33,7 @@ def test_home_lists_each_listener_with_canonical_and_real_port_and_security(
             page, re.S,
         )
         assert row, f"no row for {info.name}"
-        expected = {"tls": "SSL/TLS", "starttls": "STARTTLS", "plain": "Aucune"}[info.security]
+        expected = {"tls": "SSL/TLS", "starttls": "STARTTLS", "none": "Aucune"}[info.security]
         assert expected in row.group(1)
     assert f"SSL/TLS{NBSP}: chiffré dès la connexion" in page  # French typography
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from pixlab.client.network import NameNotFound
 from pixlab.client.settings import Security, ServerSettings
+from pixlab.client.thunderbird import thunderbird
 from pixlab.client.trace import ErrorReport
 from pixlab.typography import french
 
@@ -354,29 +355,27 @@ class Quote:
 
 def program_quote(key: str, protocol: str) -> Quote | None:
     """The Thunderbird text for a catalogue entry and a protocol (None where it shows none)."""
-    p = protocol
+    words = _PROTOCOL_WORDS[protocol]
     server_error = {
         "imap": Quote("imap.command_failed", ("host", "reply")),
         "pop3": Quote("pop3.server_error"),
         "smtp": Quote("smtp.server_error", ("reply",)),
-    }[p]
+    }[protocol]
     table = {
-        "server_not_found": Quote(f"{p}.server_not_found", ("host",)),
-        "connection_refused": Quote(f"{p}.connection_refused", ("host",)),
-        "connection_timeout": Quote(f"{p}.connection_timeout", ("host",)),
+        "server_not_found": Quote(words["server_not_found"], ("host",)),
+        "connection_refused": Quote(words["connection_refused"], ("host",)),
+        "connection_timeout": Quote(words["connection_timeout"], ("host",)),
         # Thunderbird waits for a greeting that never comes, then gives up.
-        "plaintext_on_tls_port": Quote(f"{p}.connection_timeout", ("host",)),
-        "tls_on_plaintext_port": Quote(
-            "smtp.security_issue" if p == "smtp" else f"{p}.tls_failed", ("host",)
-        ),
-        "starttls_not_offered": Quote(
-            "imap.tls_failed" if p == "imap" else f"{p}.starttls_not_offered", ("host",)
-        ),
-        "login_refused_before_tls": Quote(f"{p}.plain_password_refused", ("host",)),
+        "plaintext_on_tls_port": Quote(words["connection_timeout"], ("host",)),
+        "tls_on_plaintext_port": Quote(words["tls_failed"], ("host",)),
+        "starttls_not_offered": Quote(words["starttls_not_offered"], ("host",)),
+        "login_refused_before_tls": Quote(words["plain_password_refused"], ("host",)),
         "cleartext_not_confirmed": Quote("setup.insecure.no_encryption", (), (("server", "host"),)),
         "wrong_credentials": Quote("login.failed", ("host", "user")),
         "account_locked": Quote("login.failed", ("host", "user")),
-        "encrypted_password_unsupported": Quote(f"{p}.encrypted_password_unsupported", ("host",)),
+        "encrypted_password_unsupported": Quote(
+            words["encrypted_password_unsupported"], ("host",)
+        ),
         "authentication_missing": server_error,
         "protocol_error": server_error,
         "certificate_wrong_name": Quote("cert.domain_mismatch", (), (("hostname", "host"),)),
@@ -391,12 +390,46 @@ def program_quote(key: str, protocol: str) -> Quote | None:
         "mailbox_full": Quote("smtp.recipient_refused", ("reply", "recipient")),
         "auth_required_to_send": Quote("smtp.sender_refused", ("reply",)),
         "sender_refused": Quote("smtp.sender_refused", ("reply",)),
-        "server_disconnected": Quote(
-            "imap.server_disconnected" if p == "imap" else f"{p}.connection_interrupted",
-            ("host",),
-        ),
+        "server_disconnected": Quote(words["connection_interrupted"], ("host",)),
     }
     return table.get(key)
+
+
+# Each protocol's own Thunderbird text for the failures that all three share, written out
+# in full so that a test can find every key the lab uses.
+_PROTOCOL_WORDS: dict[str, dict[str, str]] = {
+    "imap": {
+        "server_not_found": "imap.server_not_found",
+        "connection_refused": "imap.connection_refused",
+        "connection_timeout": "imap.connection_timeout",
+        "tls_failed": "imap.tls_failed",
+        # Thunderbird's IMAP code says the same when the server offers no STARTTLS.
+        "starttls_not_offered": "imap.tls_failed",
+        "plain_password_refused": "imap.plain_password_refused",
+        "encrypted_password_unsupported": "imap.encrypted_password_unsupported",
+        "connection_interrupted": "imap.server_disconnected",
+    },
+    "pop3": {
+        "server_not_found": "pop3.server_not_found",
+        "connection_refused": "pop3.connection_refused",
+        "connection_timeout": "pop3.connection_timeout",
+        "tls_failed": "pop3.tls_failed",
+        "starttls_not_offered": "pop3.starttls_not_offered",
+        "plain_password_refused": "pop3.plain_password_refused",
+        "encrypted_password_unsupported": "pop3.encrypted_password_unsupported",
+        "connection_interrupted": "pop3.connection_interrupted",
+    },
+    "smtp": {
+        "server_not_found": "smtp.server_not_found",
+        "connection_refused": "smtp.connection_refused",
+        "connection_timeout": "smtp.connection_timeout",
+        "tls_failed": "smtp.security_issue",
+        "starttls_not_offered": "smtp.starttls_not_offered",
+        "plain_password_refused": "smtp.plain_password_refused",
+        "encrypted_password_unsupported": "smtp.encrypted_password_unsupported",
+        "connection_interrupted": "smtp.connection_interrupted",
+    },
+}
 
 
 def program_message(
@@ -406,10 +439,8 @@ def program_message(
 
     None where it shows nothing, or where a value its text needs is missing.
     """
-    from pixlab.client.thunderbird import STRINGS, thunderbird
-
     quote = program_quote(key, protocol)
-    if quote is None or quote.string not in STRINGS:
+    if quote is None:
         return None
     needed = [*quote.args, *(name for _, name in quote.kwargs)]
     if any(not values.get(name) for name in needed):

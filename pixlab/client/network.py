@@ -158,12 +158,20 @@ class LabNetwork:
             # imaplib writes a command's continuation and its CRLF separately; with
             # Nagle's algorithm the CRLF waits for the server's delayed ACK (40 ms).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # Bind first, so the lab knows this port's world before the connection arrives.
+            # Bind first, so the lab knows this port's world before the connection arrives,
+            # and that it is PixLab's own client (which the lab never slows down).
             sock.bind(("127.0.0.1", 0))
-            # Registered even in the lab's own world: the lab then knows it is PixLab's
-            # client, not a real program, that connects.
-            self.lab.enter_world(sock.getsockname()[1], self.world or self.lab.world)
-            sock.connect(target)
+            port = sock.getsockname()[1]
+            if self.world is not None:
+                self.lab.enter_world(port, self.world)
+            if hop.state is PortState.OPEN:
+                self.lab.tap.expect_own_client(port)
+            try:
+                sock.connect(target)
+            except BaseException:
+                if hop.state is PortState.OPEN:
+                    self.lab.tap.forget_own_client(port)
+                raise
             return sock
         except TimeoutError:
             sock.close()

@@ -60,6 +60,10 @@ class LabConfig:
     max_connections_per_peer: int = 200  # every learner of a class comes from the same laptop
     max_connections_per_account: int = 20  # Thunderbird alone opens up to 5
     lockout_after: int = 0  # failed logins before an account is locked (0: never)
+    # A network peer's failed login is answered after a delay that doubles with each
+    # consecutive failure, up to the maximum (Dovecot: auth_failure_delay = 2 s, up to 15 s).
+    auth_failure_delay: float = 2.0
+    auth_failure_delay_max: float = 15.0
     max_message_size: int = 10 * 1024 * 1024
     max_line_length: int = 8192
 
@@ -71,7 +75,11 @@ class LabConfig:
         return 0 if self.port_base == 0 else self.port_base + spec.port_canonical
 
     def security(self, spec: ListenerSpec) -> str:
-        """"tls" (implicit), "starttls" (offered) or "plain" (no TLS at all)."""
+        """"tls" (implicit), "starttls" (offered) or "none" (no TLS at all).
+
+        The words are the client's `Security` values (the lab cannot import the
+        client, which sits above it; a test checks they stay the same).
+        """
         if spec.implicit_tls:
             return "tls"
-        return "starttls" if self.starttls else "plain"
+        return "starttls" if self.starttls else "none"

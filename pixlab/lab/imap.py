@@ -19,6 +19,7 @@ import binascii
 import logging
 
 from pixlab.lab import replies as R
+from pixlab.lab.access import LoginRefused
 from pixlab.lab.imap_base import (
     _VERBS,
     ANY,
@@ -48,7 +49,6 @@ from pixlab.lab.imap_parser import (
     tag_of,
     text,
 )
-from pixlab.lab.runner import LoginRefused
 from pixlab.lab.session import LineTooLong, SessionEnd
 
 _REFUSALS = {
@@ -107,7 +107,8 @@ class ImapSession(FolderCommands, MessageCommands):
             raise
         except Exception:
             # A bug of ours must cost the client one command, not its session.
-            log.exception("IMAP command failed: %r", data[:200])
+            # The command's name only: its arguments may hold a password (LOGIN).
+            log.exception("IMAP command failed: %s", name[:40])
             self.conn.record("protocol.error", reason="internal error", command=name[:40])
             await self.send(f"{tag} {R.IMAP_SERVER_BUG}")
 
@@ -293,6 +294,7 @@ class ImapSession(FolderCommands, MessageCommands):
         try:
             account = self.lab.log_in(self.conn, user, password, mechanism, command=verb)
         except LoginRefused as refused:
+            await refused.wait()
             raise ImapError(_REFUSALS[refused.reason]) from None
         self.account = account
         self.state = AUTHENTICATED

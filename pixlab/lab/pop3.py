@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pixlab.lab import replies as R
-from pixlab.lab.runner import LoginRefused
+from pixlab.lab.access import LoginRefused
 from pixlab.lab.session import LineSession, SessionEnd
 from pixlab.lab.store import AccountInfo, MessageInfo
 
@@ -183,6 +183,7 @@ class Pop3Session(LineSession):
         try:
             account = self.lab.log_in(self.conn, user, password, mechanism)
         except LoginRefused as refused:
+            await refused.wait()
             raise Pop3Error(_REFUSALS[refused.reason]) from None
         self.account = account
         inbox = self.lab.store.folder(account.id, "INBOX")

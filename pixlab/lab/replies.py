@@ -25,6 +25,8 @@ SMTP_MAILBOX_FULL = "552 5.2.2 <{address}>: Mailbox is full"
 SMTP_QUEUED = "250 2.0.0 Ok: queued as {queue_id}"
 SMTP_TEMPORARY_FAILURE = "451 4.3.0 Error: queue file write error"
 SMTP_BAD_ADDRESS = "501 5.1.3 Bad recipient address syntax"
+# RFC 5321 section 4.5.3.2: a server that gives up on a silent client says so with a 421.
+SMTP_TIMEOUT = "421 4.4.2 {hostname} Error: timeout exceeded"
 
 # -- POP3 (RFC 1939, RFC 2449 response codes) --------------------------------
 POP3_GREETING = "+OK PixLab POP3 ready."

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +14,14 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from pixlab.db import make_engine, own_connection, sqlite_url
+from pixlab.lab import logs
+from pixlab.lab.access import ConnectionLimits, FailureDelays, Lockouts, LoginRefused
 from pixlab.lab.certs import CertificateAuthority
 from pixlab.lab.config import LISTENERS_BY_NAME, LabConfig, ListenerSpec
 from pixlab.lab.events import EventLog
+from pixlab.lab.imap import ImapSession
+from pixlab.lab.pop3 import Pop3Session
+from pixlab.lab.smtp import smtp_session
 from pixlab.lab.store import AccountInfo, MailStore, normalise_address
 from pixlab.lab.tap import Connection, Tap
 from pixlab.lab.tls import LabTls, machine_names, specific_address
@@ -23,6 +29,11 @@ from pixlab.lab.world import World
 
 T = TypeVar("T")
 ServerFactory = Callable[["Lab", Connection], asyncio.Protocol]
+SERVER_FACTORIES: dict[str, ServerFactory] = {
+    "smtp": smtp_session,
+    "pop3": Pop3Session,
+    "imap": ImapSession,
+}
 
 
 @dataclass(frozen=True)
@@ -51,85 +62,6 @@ class ListenerInfo:
         }
 
 
-class ConnectionLimits:
-    """Counts open connections per peer and per account, and says no past the limits."""
-
-    def __init__(self, config: LabConfig) -> None:
-        self.config = config
-        self._per_peer: Counter[str] = Counter()
-        self._per_account: Counter[str] = Counter()
-        self._claimed: dict[Connection, str] = {}
-
-    def admit(self, conn: Connection) -> str | None:
-        """Count a new connection; returns why it is refused, or None."""
-        if self._per_peer[conn.peer[0]] >= self.config.max_connections_per_peer:
-            return "too many connections from this address"
-        self._per_peer[conn.peer[0]] += 1
-        return None
-
-    def claim_account(self, conn: Connection, address: str) -> bool:
-        """Count a logged-in connection for an account; False when it has too many."""
-        if self._per_account[address] >= self.config.max_connections_per_account:
-            return False
-        self._per_account[address] += 1
-        self._claimed[conn] = address
-        return True
-
-    def release(self, conn: Connection) -> None:
-        """Forget a closed connection."""
-        self._per_peer[conn.peer[0]] -= 1
-        if self._per_peer[conn.peer[0]] <= 0:
-            del self._per_peer[conn.peer[0]]
-        address = self._claimed.pop(conn, None)
-        if address is not None:
-            self._per_account[address] -= 1
-            if self._per_account[address] <= 0:
-                del self._per_account[address]
-
-
-class LoginRefused(Exception):
-    """A login the lab said no to; `reason` is "credentials", "locked" or "busy"."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Lockouts:
-    """Failed logins per address, for the worlds that lock an account after too many."""
-
-    MAX_TRACKED = 100_000  # a flood of made-up user names must not grow memory for ever
-
-    def __init__(self) -> None:
-        self._failures: Counter[str] = Counter()
-
-    def is_locked(self, address: str, limit: int) -> bool:
-        """Whether logins to this address are refused until an unlock (limit 0: never)."""
-        return limit > 0 and self._failures[address] >= limit
-
-    def failed(self, address: str) -> None:
-        """Count one more failed login."""
-        if address in self._failures or len(self._failures) < self.MAX_TRACKED:
-            self._failures[address] += 1
-
-    def succeeded(self, address: str) -> None:
-        """A good login clears the count."""
-        self._failures.pop(address, None)
-
-    def unlock(self, address: str) -> None:
-        """What the IT service's reset page does."""
-        self._failures.pop(normalise_address(address), None)
-
-
-def _server_factories() -> dict[str, ServerFactory]:
-    # Imported here: the protocol modules import this one for type hints.
-    from pixlab.lab.imap import ImapSession
-    from pixlab.lab.pop3 import Pop3Session
-    from pixlab.lab.smtp import smtp_session
-
-    return {"smtp": smtp_session, "pop3": Pop3Session, "imap": ImapSession}
-
-
 class Lab:
     """A running mail lab. Use `start()`/`stop()` or `with Lab(...) as lab:`."""
 
@@ -147,6 +79,9 @@ class Lab:
         self.tap = Tap(self)
         self.connections = ConnectionLimits(config)
         self.lockouts = Lockouts()
+        self.failure_delays = FailureDelays(
+            config.auth_failure_delay, config.auth_failure_delay_max
+        )
         self.world = self.tls.world
         self._worlds_by_port: OrderedDict[int, World] = OrderedDict()
         self._tls_by_world: dict[World, LabTls] = {self.world: self.tls}
@@ -155,12 +90,41 @@ class Lab:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.Server] = []
         self._thread: threading.Thread | None = None
-        self._factories = _server_factories()
+        self._factories = SERVER_FACTORIES
 
     # -- life cycle ---------------------------------------------------------
 
+    @property
+    def postmaster_address(self) -> str:
+        """The lab's postmaster mailbox: mail to <postmaster> and postmaster@ a lab domain."""
+        return f"postmaster@{self.world.primary_domain}"
+
+    @property
+    def postmaster_password_path(self) -> Path:
+        """Where the postmaster's password is kept for the trainer (readable by the owner only)."""
+        return self.data_dir / "postmaster-password.txt"
+
+    def ensure_postmaster(self) -> str:
+        """Create the postmaster account once, with a password kept in the data directory.
+
+        Returns the password. A postmaster whose password file was deleted gets a
+        new password (and keeps its mail).
+        """
+        path = self.postmaster_password_path
+        password = path.read_text().strip() if path.exists() else ""
+        if not password:
+            password = secrets.token_urlsafe(12)
+            path.write_text(password + "\n")
+            path.chmod(0o600)
+            self.store.create_account(self.postmaster_address, password)
+        elif self.store.account(self.postmaster_address) is None:
+            self.store.create_account(self.postmaster_address, password)
+        return password
+
     def start(self, timeout: float = 15.0) -> Lab:
         """Start the loop thread and every listener; returns once they all accept."""
+        logs.configure()  # before the first connection: aiosmtpd would log passwords
+        self.ensure_postmaster()
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -242,27 +206,36 @@ class Lab:
         """Check a login for any protocol, and record it: lock-out, password, connection count.
 
         Raises:
-            LoginRefused: with the reason the server's reply must give.
+            LoginRefused: with the reason the server's reply must give, and how long
+                the server waits before giving it (a network peer's failed logins).
         """
         address = normalise_address(user)
         if self.lockouts.is_locked(address, conn.world.lockout_after):
             self.refuse_login(conn, mechanism, "account locked", user, **details)
-            raise LoginRefused("locked")
+            raise LoginRefused("locked", self._failure_delay(conn, address))
         account = self.store.authenticate(user, password)
         if account is None:
             # Only real accounts lock: a name that exists nowhere has nothing to protect.
             if self.store.account(address) is not None:
                 self.lockouts.failed(address)
             self.refuse_login(conn, mechanism, "wrong user name or password", user, **details)
-            raise LoginRefused("credentials")
+            raise LoginRefused("credentials", self._failure_delay(conn, address))
         if not self.connections.claim_account(conn, account.address):
             self.refuse_login(conn, mechanism, "too many connections for this account", user,
                               **details)
             raise LoginRefused("busy")
         self.lockouts.succeeded(address)
+        if not conn.own_client:
+            self.failure_delays.succeeded(conn.peer[0], address)
         conn.account = account.address
         conn.record("auth.succeeded", mechanism=mechanism, cleartext=not conn.tls, **details)
         return account
+
+    def _failure_delay(self, conn: Connection, address: str) -> float:
+        # PixLab's own client is never slowed: lessons make it fail on purpose.
+        if conn.own_client:
+            return 0.0
+        return self.failure_delays.failed(conn.peer[0], address)
 
     def refuse_login(
         self, conn: Connection, mechanism: str, reason: str, user: str | None = None,
@@ -296,16 +269,14 @@ class Lab:
             while len(self._worlds_by_port) > 65536:
                 self._worlds_by_port.popitem(last=False)
 
-    def registered_world(self, peer: tuple[str, int]) -> World | None:
-        """The world PixLab's client registered for this peer; None for a real program.
+    def world_for_peer(self, port: int) -> World:
+        """The world PixLab's own client entered from this port (the lab's own by default).
 
-        PixLab's own connections always come from 127.0.0.1: a phone on the class
-        network whose port happens to be a registered one still gets the lab's world.
+        The tap asks only for connections marked by `Tap.expect_own_client`: a real
+        program, on the class network or on the laptop, is always in the lab's world.
         """
-        if peer[0] != "127.0.0.1":
-            return None
         with self._worlds_lock:
-            return self._worlds_by_port.get(peer[1])
+            return self._worlds_by_port.get(port, self.world)
 
     def tls_for(self, world: World) -> LabTls:
         """The TLS side of a world: its certificates, chosen by SNI (cached)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import re
 import secrets
 import time
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 
 from pixlab.lab import replies as R
-from pixlab.lab.runner import LoginRefused
+from pixlab.lab.access import LoginRefused
 from pixlab.lab.store import AccountInfo, QuotaExceeded
 from pixlab.lab.tap import Connection, describe_tls_failure
 from pixlab.lab.tls import ssl_object_of
@@ -35,10 +34,6 @@ _REFUSALS = {
     "locked": R.SMTP_ACCOUNT_LOCKED,
     "busy": R.SMTP_AUTH_TOO_MANY,
 }
-
-# aiosmtpd logs every command line at INFO, AUTH lines included: their base64
-# is a password in clear. The lab records what matters in its own event log.
-logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 # What nearly every mail program sends after MAIL FROM: and RCPT TO:: an address
 # between angle brackets, a dot-atom on both sides of the "@", then perhaps
@@ -75,7 +70,9 @@ class LabSMTP(SMTP):
         )
         self.account: AccountInfo | None = None
         self.closing_after_reply = False
+        self.refusal_delay = 0.0  # a refused login's reply waits this long (see push)
         self.timed_out = False
+        self.in_tls_handshake = False
 
     def __dir__(self) -> list[str]:
         # aiosmtpd finds its smtp_ and auth_ methods with dir() and
@@ -109,6 +106,11 @@ class LabSMTP(SMTP):
             self.lab.tls.established(self.conn, ssl_object)
 
     async def push(self, status: Any) -> None:
+        if self.refusal_delay:
+            # aiosmtpd sends the reply of a refused AUTH itself, after _check_login:
+            # the delay that Lab.log_in asked for is waited here, before that reply.
+            delay, self.refusal_delay = self.refusal_delay, 0.0
+            await asyncio.sleep(delay)
         if isinstance(status, str):
             # aiosmtpd echoes an unknown command word as it came ('500 Error: command
             # "..." not recognized'), NUL and escape sequences included: a reply line
@@ -126,11 +128,14 @@ class LabSMTP(SMTP):
     async def smtp_STARTTLS(self, arg: str) -> None:
         # aiosmtpd waits up to 60 s for the handshake; a lesson cannot.
         self._reset_timeout(self.lab.config.tls_handshake_timeout)
+        self.in_tls_handshake = True
         try:
             await super().smtp_STARTTLS(arg)
         except TLSSetupException as exc:
             self.conn.record("tls.failed", reason=describe_tls_failure(exc.__cause__ or exc))
             raise
+        finally:
+            self.in_tls_handshake = False
         if not self.conn.tls:
             # No handshake came before the timer set above (or the client) closed the
             # connection, and aiosmtpd returns as if all went well: say what happened.
@@ -141,6 +146,12 @@ class LabSMTP(SMTP):
 
     def _timeout_cb(self) -> None:
         self.timed_out = True
+        transport = self.transport
+        # RFC 5321 section 4.5.3.2: the server answers 421 before it closes. Not in
+        # the middle of a TLS handshake, where a line in clear would be garbage.
+        if transport is not None and not transport.is_closing() and not self.in_tls_handshake:
+            self._writer.write(R.SMTP_TIMEOUT.format(hostname=self.hostname).encode() + b"\r\n")
+            self.conn.flush()
         super()._timeout_cb()
 
     async def smtp_AUTH(self, arg: str) -> None:
@@ -171,6 +182,7 @@ class LabSMTP(SMTP):
         try:
             account = self.lab.log_in(self.conn, login, password, mechanism)
         except LoginRefused as refused:
+            self.refusal_delay = refused.delay
             if refused.reason == "busy":
                 self.closing_after_reply = True
             return AuthResult(success=False, handled=False, message=_REFUSALS[refused.reason])
@@ -250,10 +262,11 @@ class _Delivery:
         _, parsed = parseaddr(address)
         local, at, domain = parsed.rpartition("@")
         domain = domain.lower()
-        if not (local and at and domain):
+        postmaster = self._postmaster(parsed, local, domain)
+        if postmaster is None and not (local and at and domain):
             # Without an "@" there is no domain to deliver to, let alone to relay to.
             return R.SMTP_BAD_ADDRESS
-        account = self.lab.store.account(parsed)
+        account = postmaster or self.lab.store.account(parsed)
         if account is None:
             if self.lab.is_local_domain(domain, self.conn.world):
                 self.conn.record("message.rejected", recipient=parsed, reason="unknown user")
@@ -268,6 +281,20 @@ class _Delivery:
         envelope.rcpt_tos.append(account.address)
         envelope.rcpt_options.extend(options)
         return R.SMTP_RECIPIENT_OK
+
+    def _postmaster(self, parsed: str, local: str, domain: str) -> AccountInfo | None:
+        """The mailbox for `<postmaster>` and postmaster@ a lab domain (RFC 5321 section 4.5.1).
+
+        A lab domain with its own postmaster account keeps it; any other lab
+        domain's postmaster is the lab's.
+        """
+        bare = parsed.lower() == "postmaster"
+        if not bare and not (
+            local.lower() == "postmaster" and self.lab.is_local_domain(domain, self.conn.world)
+        ):
+            return None
+        own = None if bare else self.lab.store.account(parsed)
+        return own or self.lab.store.account(self.lab.postmaster_address)
 
     async def handle_DATA(self, server: LabSMTP, session: Session, envelope: Envelope) -> str:
         queue_id = secrets.token_hex(5).upper()

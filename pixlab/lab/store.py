@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import (
     Engine,
-    Table,
     bindparam,
     delete,
     func,
@@ -26,7 +25,8 @@ from sqlalchemy import (
     update,
 )
 
-from pixlab.db import Account, DriverStatement, Folder, Message, driver_cursor
+from pixlab.db import Account, Folder, Message, driver_cursor
+from pixlab.lab import statements as q
 from pixlab.lab.passwords import RecentLogins, hash_password
 
 # The folders every account starts with, and their RFC 6154 special-use roles.
@@ -98,6 +98,14 @@ class MessageInfo:
     size: int
 
 
+@dataclass(frozen=True)
+class FolderNewest:
+    """A folder's message count and its newest messages: (uid, flags, first bytes)."""
+
+    total: int
+    messages: list[tuple[int, frozenset[str], bytes]]
+
+
 def normalise_address(address: str) -> str:
     """Addresses compare case-insensitively; the store keeps them in lower case."""
     return address.strip().lower()
@@ -124,70 +132,6 @@ def _message(row: Sequence[Any]) -> MessageInfo:
         message_id, folder_id, uid, frozenset(flags.split()) if flags else frozenset(),
         internal_date, size,
     )
-
-
-_MESSAGE_COLUMNS = (
-    Message.id,
-    Message.folder_id,
-    Message.uid,
-    Message.flags,
-    Message.internal_date,
-    Message.size,
-)
-
-# The statements of the hot paths (each login, delivery and download), built
-# once on the Core tables with bound parameters. Building a statement and its
-# cache key at every call cost SQLAlchemy 150 to 400 µs a query; a prepared
-# one costs about 40 µs, and a POP3 or SMTP session makes four to seven.
-_ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
-_FOLDERS: Table = Folder.__table__  # type: ignore[assignment]
-_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-_A, _F, _M = _ACCOUNTS.c, _FOLDERS.c, _MESSAGES.c
-_ACCOUNT_BY_ADDRESS = select(_A.id, _A.address, _A.quota_bytes).where(
-    _A.address == bindparam("b_address")
-)
-_ACCOUNT_BY_ID = select(_A.id, _A.address, _A.quota_bytes).where(_A.id == bindparam("b_id"))
-_ACCOUNT_WITH_HASH = select(_A.id, _A.address, _A.quota_bytes, _A.password_hash).where(
-    _A.address == bindparam("b_address")
-)
-_USAGE = select(func.coalesce(func.sum(_M.size), 0)).where(
-    _M.account_id == bindparam("b_account")
-)
-_FOLDER_BY_NAME = select(_FOLDERS).where(
-    _F.account_id == bindparam("b_account"), _F.name == bindparam("b_name")
-)
-_FOLDER_BY_ID = select(_FOLDERS).where(_F.id == bindparam("b_id"))
-_FOLDERS_OF_ACCOUNT = select(_FOLDERS).where(_F.account_id == bindparam("b_account"))
-_MESSAGES_OF_FOLDER = (
-    select(_M.id, _M.folder_id, _M.uid, _M.flags, _M.internal_date, _M.size)
-    .where(_M.folder_id == bindparam("b_folder"))
-    .order_by(_M.uid)
-)
-_RAW = select(_M.raw).where(_M.id == bindparam("b_id"))
-_RAWS = select(_M.id, _M.raw).where(_M.id.in_(bindparam("b_ids", expanding=True)))
-_NEXT_UID = (
-    update(_FOLDERS)
-    .where(_F.account_id == bindparam("b_account"), _F.name == bindparam("b_name"))
-    .values(uidnext=_F.uidnext + 1)
-    .returning(_F.id, _F.uidnext)
-)
-_INSERT_MESSAGE = insert(_MESSAGES).returning(_M.id)
-
-
-_READ_ACCOUNT_BY_ADDRESS = DriverStatement(_ACCOUNT_BY_ADDRESS)
-_READ_ACCOUNT_BY_ID = DriverStatement(_ACCOUNT_BY_ID)
-_READ_ACCOUNT_WITH_HASH = DriverStatement(_ACCOUNT_WITH_HASH)
-_READ_USAGE = DriverStatement(_USAGE)
-_READ_FOLDER_BY_NAME = DriverStatement(_FOLDER_BY_NAME)
-_READ_FOLDER_BY_ID = DriverStatement(_FOLDER_BY_ID)
-_READ_FOLDERS_OF_ACCOUNT = DriverStatement(_FOLDERS_OF_ACCOUNT)
-_READ_MESSAGES_OF_FOLDER = DriverStatement(_MESSAGES_OF_FOLDER)
-_READ_RAW = DriverStatement(_RAW)
-_RUN_NEXT_UID = DriverStatement(_NEXT_UID)
-_RUN_INSERT_MESSAGE = DriverStatement(
-    _INSERT_MESSAGE,
-    ["folder_id", "account_id", "uid", "flags", "internal_date", "size", "raw"],
-)
 
 
 class MailStore:
@@ -240,17 +184,17 @@ class MailStore:
 
     def account(self, address: str) -> AccountInfo | None:
         """The account with this address, if any."""
-        rows = _READ_ACCOUNT_BY_ADDRESS.rows(self.engine, b_address=normalise_address(address))
+        rows = q.READ_ACCOUNT_BY_ADDRESS.rows(self.engine, b_address=normalise_address(address))
         return AccountInfo(*rows[0]) if rows else None
 
     def account_by_id(self, account_id: int) -> AccountInfo | None:
         """The account with this id, if any."""
-        rows = _READ_ACCOUNT_BY_ID.rows(self.engine, b_id=account_id)
+        rows = q.READ_ACCOUNT_BY_ID.rows(self.engine, b_id=account_id)
         return AccountInfo(*rows[0]) if rows else None
 
     def authenticate(self, address: str, password: str) -> AccountInfo | None:
         """The account if the password is right, else None (unknown or wrong: same answer)."""
-        rows = _READ_ACCOUNT_WITH_HASH.rows(self.engine, b_address=normalise_address(address))
+        rows = q.READ_ACCOUNT_WITH_HASH.rows(self.engine, b_address=normalise_address(address))
         if not rows:
             return None
         account_id, stored_address, quota_bytes, password_hash = rows[0]
@@ -267,11 +211,11 @@ class MailStore:
 
     def usage(self, account_id: int) -> int:
         """Bytes used by all the account's messages."""
-        return int(_READ_USAGE.rows(self.engine, b_account=account_id)[0][0])
+        return int(q.READ_USAGE.rows(self.engine, b_account=account_id)[0][0])
 
     @staticmethod
     def _usage(conn, account_id: int) -> int:  # type: ignore[no-untyped-def]
-        return int(conn.execute(_USAGE, {"b_account": account_id}).scalar_one())
+        return int(conn.execute(q.USAGE, {"b_account": account_id}).scalar_one())
 
     def domains(self) -> set[str]:
         """The domains that have at least one account."""
@@ -283,13 +227,13 @@ class MailStore:
 
     def folders(self, account_id: int) -> list[FolderInfo]:
         """The account's folders, INBOX first then by name."""
-        rows = _READ_FOLDERS_OF_ACCOUNT.rows(self.engine, b_account=account_id)
+        rows = q.READ_FOLDERS_OF_ACCOUNT.rows(self.engine, b_account=account_id)
         folders = [self._folder(r) for r in rows]
         return sorted(folders, key=lambda f: (f.name != "INBOX", f.name))
 
     def folder(self, account_id: int, name: str) -> FolderInfo | None:
         """The folder of that name (INBOX in any case), if it exists."""
-        rows = _READ_FOLDER_BY_NAME.rows(
+        rows = q.READ_FOLDER_BY_NAME.rows(
             self.engine, b_account=account_id, b_name=_folder_key(name)
         )
         return self._folder(rows[0]) if rows else None
@@ -326,7 +270,7 @@ class MailStore:
             return self._last_uidvalidity
 
     def _folder_by_id(self, folder_id: int) -> FolderInfo | None:
-        rows = _READ_FOLDER_BY_ID.rows(self.engine, b_id=folder_id)
+        rows = q.READ_FOLDER_BY_ID.rows(self.engine, b_id=folder_id)
         return self._folder(rows[0]) if rows else None
 
     @staticmethod
@@ -363,17 +307,17 @@ class MailStore:
             # The UPDATE takes SQLite's write lock first, so two deliveries
             # never receive the same UID, and the quota is checked under that
             # lock, in the same transaction as the insert.
-            folders = _RUN_NEXT_UID.on(
+            folders = q.RUN_NEXT_UID.on(
                 cursor, dialect, b_account=account.id, b_name=_folder_key(folder_name)
             )
-            usage = _READ_USAGE.on(cursor, dialect, b_account=account.id)[0][0]
+            usage = q.READ_USAGE.on(cursor, dialect, b_account=account.id)[0][0]
             if usage + size > account.quota_bytes:
                 raise QuotaExceeded(account.address, usage, account.quota_bytes, size)
             if not folders:
                 raise UnknownFolder(folder_name)
             folder_id, uidnext = folders[0]
             uid = uidnext - 1
-            [(message_id,)] = _RUN_INSERT_MESSAGE.on(
+            [(message_id,)] = q.RUN_INSERT_MESSAGE.on(
                 cursor,
                 dialect,
                 folder_id=folder_id,
@@ -389,11 +333,44 @@ class MailStore:
 
     def messages(self, folder_id: int) -> list[MessageInfo]:
         """The folder's messages in UID order."""
-        return [_message(r) for r in _READ_MESSAGES_OF_FOLDER.rows(self.engine, b_folder=folder_id)]
+        rows = q.READ_MESSAGES_OF_FOLDER.rows(self.engine, b_folder=folder_id)
+        return [_message(r) for r in rows]
+
+    def newest(self, account_id: int, per_folder: int,
+               head_bytes: int = 4096) -> dict[int, FolderNewest]:
+        """Each folder's count and its newest messages' first bytes (their headers), by folder id.
+
+        Two read-only queries whatever the mailbox's size (for the server's side of a record).
+        """
+        rank = (
+            func.row_number()
+            .over(partition_by=Message.folder_id, order_by=Message.uid.desc())
+            .label("rank")
+        )
+        newest = (
+            select(Message.folder_id, Message.uid, Message.flags,
+                   func.substr(Message.raw, 1, head_bytes).label("head"), rank)
+            .where(Message.account_id == account_id)
+            .subquery()
+        )
+        with self.engine.connect() as conn:
+            counts = conn.execute(
+                select(Message.folder_id, func.count())
+                .where(Message.account_id == account_id)
+                .group_by(Message.folder_id)
+            ).all()
+            rows = conn.execute(
+                select(newest).where(newest.c.rank <= per_folder).order_by(newest.c.rank)
+            ).all()
+        result = {folder_id: FolderNewest(int(count), []) for folder_id, count in counts}
+        for row in rows:
+            flags = frozenset((row.flags or "").split())
+            result[row.folder_id].messages.append((row.uid, flags, bytes(row.head or b"")))
+        return result
 
     def raw(self, message_id: int) -> bytes:
         """The message's bytes exactly as they were received."""
-        rows = _READ_RAW.rows(self.engine, b_id=message_id)
+        rows = q.READ_RAW.rows(self.engine, b_id=message_id)
         if not rows:
             raise StoreError(f"no message {message_id}")
         return bytes(rows[0][0])
@@ -501,12 +478,12 @@ class MailStore:
         """The bytes of several messages by id; ids no longer stored are left out."""
         ids = list(message_ids)
         if len(ids) == 1:  # a client reading one message, as most do
-            one = _READ_RAW.rows(self.engine, b_id=ids[0])
+            one = q.READ_RAW.rows(self.engine, b_id=ids[0])
             return {ids[0]: bytes(one[0][0])} if one else {}
         found: dict[int, bytes] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
-                rows = conn.execute(_RAWS, {"b_ids": ids[start : start + 500]})
+                rows = conn.execute(q.RAWS, {"b_ids": ids[start : start + 500]})
                 found.update((row.id, bytes(row.raw)) for row in rows)
         return found
 
@@ -548,7 +525,7 @@ class MailStore:
                     )
                 )
             copies = conn.execute(
-                select(*_MESSAGE_COLUMNS)
+                select(*q.MESSAGE_COLUMNS)
                 .where(Message.folder_id == folder_id, Message.uid >= first_uid)
                 .order_by(Message.uid)
             ).all()
@@ -570,7 +547,7 @@ class MailStore:
                 [{"b_id": i, "b_uid": first_uid + n} for n, i in enumerate(ids)],
             )
             moved = conn.execute(
-                select(*_MESSAGE_COLUMNS)
+                select(*q.MESSAGE_COLUMNS)
                 .where(Message.folder_id == folder_id, Message.uid >= first_uid)
                 .order_by(Message.uid)
             ).all()

@@ -18,8 +18,10 @@ used to gather it, and is recorded as one chunk.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import secrets
 import ssl
+import threading
 import time
 import weakref
 from asyncio import sslproto
@@ -86,8 +88,9 @@ class Connection:
     opened_at: float = field(default_factory=time.time)
     tls: bool = False
     account: str | None = None
-    # A real mail program (Thunderbird, a phone, curl) rather than PixLab's own client.
-    program: bool = False
+    # PixLab's own simulated client; False for a real mail program (Thunderbird, a phone,
+    # curl), on the network or on the laptop. Set by Tap.expect_own_client's mark only.
+    own_client: bool = False
     bytes_in: int = 0
     bytes_out: int = 0
     # Sends now what the server has written so far (see _ServerEnd.flush).
@@ -113,6 +116,9 @@ class Tap:
         self._captures: OrderedDict[str, WireCapture] = OrderedDict()
         self._by_peer_port: OrderedDict[int, str] = OrderedDict()
         self._retained = 0
+        # Loopback ports PixLab's own client is about to connect from (see expect_own_client).
+        self._own_ports: OrderedDict[int, None] = OrderedDict()
+        self._own_lock = threading.Lock()
         self.active: set[_ClientSide] = set()
         # The transport of every relayed connection's server, while it lives: see wait_closed.
         self._server_ends: weakref.WeakSet[_ServerEnd] = weakref.WeakSet()
@@ -135,6 +141,36 @@ class Tap:
         connection, and so its capture and events.
         """
         return self._by_peer_port.get(port)
+
+    def expect_own_client(self, port: int) -> None:
+        """Say that the next connection from this loopback port is PixLab's own client.
+
+        The client calls this from its own thread with the port it has just bound,
+        before connecting; the tap takes the mark back when that connection
+        arrives, so a program that later gets the same port is not mistaken for it.
+        """
+        with self._own_lock:
+            self._own_ports[port] = None
+            while len(self._own_ports) > 65536:
+                self._own_ports.popitem(last=False)
+
+    def forget_own_client(self, port: int) -> None:
+        """The client's connection from this port never reached the lab: drop its mark."""
+        with self._own_lock:
+            self._own_ports.pop(port, None)
+
+    def _is_own_client(self, peer: tuple[str, int]) -> bool:
+        # The client always connects from 127.0.0.1: a peer on the network never counts.
+        try:
+            if not ipaddress.ip_address(peer[0]).is_loopback:
+                return False
+        except ValueError:
+            return False
+        with self._own_lock:
+            if peer[1] not in self._own_ports:
+                return False
+            del self._own_ports[peer[1]]
+            return True
 
     def _new_capture(self, connection_id: str, peer: tuple[str, int]) -> WireCapture:
         capture = WireCapture(self.lab.config.capture_limit)
@@ -189,9 +225,12 @@ class _ClientSide(asyncio.Protocol):
         connection_id = secrets.token_hex(6)
         address = (str(peer[0]), int(peer[1]))
         capture = self.tap._new_capture(connection_id, address)
-        registered = lab.registered_world(address)
-        conn = Connection(connection_id, self.spec, address, lab.events, capture,
-                          registered or lab.world, program=registered is None)
+        own_client = self.tap._is_own_client(address)
+        # Only PixLab's client enters a scenario's world: a real program is always in the
+        # lab's own, even one whose port was once a client's.
+        world = lab.world_for_peer(address[1]) if own_client else lab.world
+        conn = Connection(connection_id, self.spec, address, lab.events, capture, world,
+                          own_client=own_client)
         self.conn = conn
         refusal = lab.connections.admit(conn)
         if refusal:
@@ -200,7 +239,7 @@ class _ClientSide(asyncio.Protocol):
             return
         self.tap.active.add(self)
         conn.record("connection.opened", peer=f"{conn.peer[0]}:{conn.peer[1]}",
-                    program=conn.program)
+                    program=not own_client)
         self.server = _ServerEnd(self, transport)
         conn.flush = self.server.flush
         self.tap._server_ends.add(self.server)

@@ -14,8 +14,9 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal, TypeVar, Union
 
 T = TypeVar("T")
@@ -101,6 +102,15 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _choices(tp: Any) -> tuple[str, ...] | None:
+    """The words a field may take: a Literal's, or a vocabulary's (a StrEnum); None for others."""
+    if typing.get_origin(tp) is Literal:
+        return typing.get_args(tp)
+    if isinstance(tp, type) and issubclass(tp, StrEnum):
+        return tuple(member.value for member in tp)
+    return None
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if tp is str:
@@ -113,8 +123,9 @@ def _type_name(tp: Any) -> str:
         return "a number"
     if tp is dt.datetime:
         return "a date and time (2026-03-02T08:15:00+01:00)"
-    if origin is Literal:
-        return "one of " + ", ".join(f"'{a}'" for a in typing.get_args(tp))
+    choices = _choices(tp)
+    if choices is not None:
+        return "one of " + ", ".join(f"'{a}'" for a in choices)
     if origin is tuple:
         return "a list [ … ]"
     if origin is dict:
@@ -133,7 +144,7 @@ def _shape_fits(tp: Any, value: Any) -> bool:
         return isinstance(value, dict)
     if origin is tuple:
         return isinstance(value, list)
-    if origin is Literal or tp is str:
+    if _choices(tp) is not None or tp is str:
         return isinstance(value, str)
     if tp is bool:
         return isinstance(value, bool)
@@ -181,10 +192,10 @@ def read(tp: Any, value: Any, path: str, problems: Problems) -> Any:
         values = {str(k): read(value_type, v, join(path, str(k)), problems)
                   for k, v in value.items()}
         return INVALID if any(v is INVALID for v in values.values()) else values
-    if origin is Literal:
-        allowed = typing.get_args(tp)
+    allowed = _choices(tp)
+    if allowed is not None:
         if value in allowed and isinstance(value, str):
-            return value
+            return value if origin is Literal else tp(value)
         if isinstance(value, str):
             problems.error(
                 path,
@@ -251,3 +262,19 @@ def documented_fields(cls: type[Any]) -> list[tuple[str, str, str]]:
         (toml_key(f), _type_name(hints[f.name]), field_doc(f))
         for f in dataclasses.fields(cls)
     ]
+
+
+def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (field path, value) below a scenario's dataclass, texts included."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from walk(getattr(value, f.name), f"{path}.{toml_key(f)}" if path else
+                            toml_key(f))
+    elif isinstance(value, tuple):
+        for n, item in enumerate(value, 1):
+            yield from walk(item, f"{path}[{n}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from walk(item, f"{path}.{key}")
+    else:
+        yield path, value

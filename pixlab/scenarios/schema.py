@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from pixlab.client.settings import Auth, LeaveOnServer, Protocol, Security, Side
 from pixlab.scenarios.fields import doc
 from pixlab.typography import french
 
@@ -58,10 +59,9 @@ LAB_DEVICE = "lab"  # the lab's own deliveries (messages arriving), as a matcher
 # A real mail program (Thunderbird, a phone) logged in to the attempt's account, as a `device`.
 PROGRAM_DEVICE = "logiciel"
 
-Protocol = Literal["imap", "pop3"]
-SecurityName = Literal["none", "starttls", "tls"]
-AuthName = Literal["normal", "encrypted", "none"]
-LeaveName = Literal["no", "forever", "days", "until-deleted"]
+# A server's protocol, security, authentication and the POP3 leave-on-server choices are the
+# client's vocabulary (`pixlab.client.settings`): a file says them with the same words.
+IncomingProtocol = Literal["imap", "pop3"]
 PortStateName = Literal["open", "closed", "filtered"]
 CertificateName = Literal["valid", "other-name", "expired", "self-signed"]
 LevelName = Literal["novice", "indépendant", "avancé", "expert"]
@@ -122,11 +122,11 @@ def local(text: LocalText | None, lang: str) -> str:
 class SheetServer:
     """One line of the connection sheet."""
 
-    role: Literal["incoming", "outgoing"] = field(metadata=doc("reception or sending"))
-    protocol: Literal["imap", "pop3", "smtp"] = field(metadata=doc("the protocol"))
+    role: Side = field(metadata=doc("reception or sending"))
+    protocol: Protocol = field(metadata=doc("the protocol"))
     host: str = field(metadata=doc("the server's host name"))
     port: int = field(metadata=doc("the port to type"))
-    security: SecurityName = field(metadata=doc("the connection security to choose"))
+    security: Security = field(metadata=doc("the connection security to choose"))
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ class Matcher:
     times: int = field(default=1, metadata=doc("how many times it must happen (per device)"))
     after: tuple[str, ...] = field(default=(), metadata=doc(
         "only counts once these objectives are met"))
-    protocol: Literal["imap", "pop3", "smtp"] | None = field(default=None, metadata=doc(
+    protocol: Protocol | None = field(default=None, metadata=doc(
         "event or trace: the protocol"))
     port: int | None = field(default=None, metadata=doc(
         "event or trace: the canonical port (993, 587, …)"))
@@ -206,7 +206,7 @@ class Matcher:
         "trace: the error's catalogue key (or a list of keys)"))
     warning: str | None = field(default=None, metadata=doc(
         "trace: a warning it carries (certificate_risk_accepted)"))
-    security: SecurityName | None = field(default=None, metadata=doc(
+    security: Security | None = field(default=None, metadata=doc(
         "trace: the connection security used"))
     host: str | None = field(default=None, metadata=doc("trace: the host name typed"))
     to: str | None = field(default=None, metadata=doc("trace (send): one of the recipients"))
@@ -294,26 +294,26 @@ class LabSpec:
 
 
 @dataclass(frozen=True)
-class IncomingSpec:
-    """A device's incoming server, as its settings start (blank fields: left for the learner)."""
+class ServerSpec:
+    """A device's server, as its settings start (blank fields: left for the learner)."""
 
-    protocol: Protocol | None = field(default=None, metadata=doc("imap or pop3"))
     host: str = field(default="", metadata=doc("the server's name"))
     port: int | None = field(default=None, metadata=doc("the port"))
-    security: SecurityName | None = field(default=None, metadata=doc("none, starttls or tls"))
-    auth: AuthName = field(default="normal", metadata=doc("normal, encrypted or none"))
+    security: Security | None = field(default=None, metadata=doc("none, starttls or tls"))
+    auth: Auth = field(default=Auth.NORMAL, metadata=doc("normal, encrypted or none"))
     username: str = field(default="", metadata=doc("the user name"))
 
 
 @dataclass(frozen=True)
-class OutgoingSpec:
-    """A device's outgoing (SMTP) server, as its settings start."""
+class IncomingSpec(ServerSpec):
+    """A device's incoming server: its protocol too."""
 
-    host: str = field(default="", metadata=doc("the server's name"))
-    port: int | None = field(default=None, metadata=doc("the port"))
-    security: SecurityName | None = field(default=None, metadata=doc("none, starttls or tls"))
-    auth: AuthName = field(default="normal", metadata=doc("normal, encrypted or none"))
-    username: str = field(default="", metadata=doc("the user name"))
+    protocol: IncomingProtocol | None = field(default=None, metadata=doc("imap or pop3"))
+
+
+@dataclass(frozen=True)
+class OutgoingSpec(ServerSpec):
+    """A device's outgoing server (SMTP)."""
 
 
 @dataclass(frozen=True)
@@ -329,7 +329,7 @@ class DeviceSpec:
         "the outgoing server's settings"))
     password: str = field(default="", metadata=doc(
         "the password typed ({password}: the right one)"))
-    leave_on_server: LeaveName = field(default="no", metadata=doc(
+    leave_on_server: LeaveOnServer = field(default=LeaveOnServer.NO, metadata=doc(
         "POP3: no, forever, days or until-deleted"))
     leave_days: int = field(default=14, metadata=doc("POP3: days, for leave_on_server = days"))
     accepted_cleartext: bool = field(default=False, metadata=doc(

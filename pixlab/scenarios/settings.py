@@ -9,44 +9,19 @@ learner still has to fill in.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
-from pixlab.client.settings import AccountSettings, Auth, LeaveOnServer, Security, ServerSettings
+from pixlab.client.settings import SETTING_KINDS, SIDES, AccountSettings, side_fields
+from pixlab.client.settings import account_settings as client_account_settings
 from pixlab.scenarios.schema import DeviceSpec, fill
 
-_SECURITY = ("none", "starttls", "tls")
-_AUTH = ("normal", "encrypted", "none")
-
-# Every setting: its allowed values (a tuple), or its type.
-SETTING_FIELDS: dict[str, tuple[str, ...] | type] = {
-    "incoming.protocol": ("imap", "pop3"),
-    "incoming.host": str,
-    "incoming.port": int,
-    "incoming.security": _SECURITY,
-    "incoming.auth": _AUTH,
-    "incoming.username": str,
-    "outgoing.host": str,
-    "outgoing.port": int,
-    "outgoing.security": _SECURITY,
-    "outgoing.auth": _AUTH,
-    "outgoing.username": str,
-    "password": str,
-    "leave_on_server": ("no", "forever", "days", "until-deleted"),
-    "leave_days": int,
-    "accepted_cleartext": bool,
-    "accepted_risks": list,
-}
+# Every setting: its allowed values (a tuple), or its type (the client's vocabulary).
+SETTING_FIELDS = SETTING_KINDS
 # Names for several settings at once in a device's `editable`.
 SETTING_GROUPS: dict[str, tuple[str, ...]] = {
-    "incoming": tuple(f for f in SETTING_FIELDS if f.startswith("incoming.")),
-    "outgoing": tuple(f for f in SETTING_FIELDS if f.startswith("outgoing.")),
+    **{side: tuple(f"{side}.{name}" for name in side_fields(side)) for side in SIDES},
     "all": tuple(SETTING_FIELDS),
-}
-# What a test of each side needs filled in.
-REQUIRED = {
-    "incoming": ("incoming.protocol", "incoming.host", "incoming.port", "incoming.security",
-                 "incoming.auth"),
-    "outgoing": ("outgoing.host", "outgoing.port", "outgoing.security", "outgoing.auth"),
 }
 
 Settings = dict[str, Any]
@@ -71,24 +46,26 @@ def expand_editable(names: tuple[str, ...]) -> frozenset[str]:
 
 def starting_settings(spec: DeviceSpec, values: dict[str, str]) -> Settings:
     """A device's settings at the start of an attempt, placeholders filled."""
+    settings: Settings = {}
+    for side in SIDES:
+        server = getattr(spec, side)
+        for name in side_fields(side):
+            value = getattr(server, name)
+            text = name in ("host", "username")
+            settings[f"{side}.{name}"] = fill(value, values) if text else _plain(value)
     return {
-        "incoming.protocol": spec.incoming.protocol,
-        "incoming.host": fill(spec.incoming.host, values),
-        "incoming.port": spec.incoming.port,
-        "incoming.security": spec.incoming.security,
-        "incoming.auth": spec.incoming.auth,
-        "incoming.username": fill(spec.incoming.username, values),
-        "outgoing.host": fill(spec.outgoing.host, values),
-        "outgoing.port": spec.outgoing.port,
-        "outgoing.security": spec.outgoing.security,
-        "outgoing.auth": spec.outgoing.auth,
-        "outgoing.username": fill(spec.outgoing.username, values),
+        **settings,
         "password": fill(spec.password, values),
-        "leave_on_server": spec.leave_on_server,
+        "leave_on_server": _plain(spec.leave_on_server),
         "leave_days": spec.leave_days,
         "accepted_cleartext": spec.accepted_cleartext,
         "accepted_risks": [fill(h, values).lower() for h in spec.accepted_risks],
     }
+
+
+def _plain(value: Any) -> Any:
+    """A choice as stored in an attempt's state: its text, not the vocabulary's enum."""
+    return str(value) if isinstance(value, StrEnum) else value
 
 
 def coerce(field: str, value: Any) -> Any:
@@ -128,34 +105,6 @@ def coerce(field: str, value: Any) -> Any:
     return value.strip() if field != "password" else value
 
 
-def missing(settings: Mapping[str, Any], side: str) -> list[str]:
-    """The settings a test of one side ("incoming", "outgoing") needs and that are blank."""
-    return [f for f in REQUIRED[side] if settings.get(f) in (None, "")]
-
-
-def _server(settings: Mapping[str, Any], side: str) -> ServerSettings:
-    if missing(settings, side):
-        # Never used: the engine refuses to test a side that is not filled in.
-        return ServerSettings("pop3", "", 0, Security.NONE, Auth.NONE, "")
-    return ServerSettings(
-        "smtp" if side == "outgoing" else settings["incoming.protocol"],
-        settings[f"{side}.host"],
-        int(settings[f"{side}.port"]),
-        Security(settings[f"{side}.security"]),
-        Auth(settings[f"{side}.auth"]),
-        settings.get(f"{side}.username") or "",
-    )
-
-
 def account_settings(settings: Mapping[str, Any], address: str) -> AccountSettings:
-    """What the simulated mail client gets; the learner's typos are kept as they are."""
-    return AccountSettings(
-        address=address,
-        incoming=_server(settings, "incoming"),
-        outgoing=_server(settings, "outgoing"),
-        password=settings.get("password") or "",
-        leave_on_server=LeaveOnServer(settings.get("leave_on_server") or "no"),
-        leave_days=int(settings.get("leave_days") or 0),
-        accepted_risks=frozenset(settings.get("accepted_risks") or ()),
-        accepted_cleartext=bool(settings.get("accepted_cleartext")),
-    )
+    """What the simulated mail client gets; a side left incomplete is never usable."""
+    return client_account_settings(settings, address, incomplete="unusable")

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from email import message_from_string
 from email.policy import default as default_policy
 from typing import Any
 
 from pixlab.client.errors import CATALOGUE
 from pixlab.client.network import PortState
-from pixlab.lab.config import LISTENERS, LISTENERS_BY_NAME, ListenerSpec
+from pixlab.lab.config import LISTENERS_BY_NAME
 from pixlab.lab.events import EVENT_KINDS
 from pixlab.lab.store import DEFAULT_FOLDERS
-from pixlab.scenarios.fields import Problems, did_you_mean, toml_key
+from pixlab.scenarios.channels import (
+    CANONICAL_PORTS,
+    Channels,
+    can_type,
+    event_channels,
+    trace_channels,
+)
+from pixlab.scenarios.fields import Problems, did_you_mean, toml_key, walk
 from pixlab.scenarios.matchers import (
     COMMON_FIELDS,
     EVENT_DATA,
@@ -40,7 +45,6 @@ from pixlab.scenarios.schema import (
     PROGRAM_DEVICE,
     SLUG_RE,
     STEP_ACTIONS,
-    DeviceSpec,
     Matcher,
     MessageSpec,
     Scenario,
@@ -53,7 +57,6 @@ from pixlab.scenarios.world import CERTIFICATE_HOST_PREFIXES, names_of
 
 DOMAIN_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
 ADDRESS_RE = re.compile(r"^[a-z0-9._+{}-]+@[a-z0-9.-]+$", re.IGNORECASE)
-CANONICAL_PORTS = tuple(spec.port_canonical for spec in LISTENERS)
 MAX_DEVICES = 3
 
 
@@ -114,22 +117,6 @@ def _check_header(scenario: Scenario, problems: Problems, expected_slug: str | N
         if code not in COMPETENCES:
             problems.error(f"competences[{n}]", f"unknown Pix competence '{code}'"
                            + did_you_mean(code, COMPETENCES))
-
-
-def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every (field path, value) below a scenario's dataclass, texts included."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            yield from walk(getattr(value, f.name), f"{path}.{toml_key(f)}" if path else
-                            toml_key(f))
-    elif isinstance(value, tuple):
-        for n, item in enumerate(value, 1):
-            yield from walk(item, f"{path}[{n}]")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from walk(item, f"{path}.{key}")
-    else:
-        yield path, value
 
 
 def _check_placeholders(scenario: Scenario, problems: Problems) -> None:
@@ -290,184 +277,6 @@ def _check_devices(scenario: Scenario, problems: Problems) -> None:
                 problems.error(f"{path}.incoming.{key}", "blank and not editable: the learner "
                                f"could never fill it in — set it, or add \"incoming.{key}\" "
                                "to editable")
-
-
-# -- channels: every way a device can talk to this lab ---------------------------------
-
-
-@dataclass(frozen=True)
-class Channel:
-    """One way of reaching a listener: from a device, with TLS or not, logged in or not."""
-
-    device: str
-    listener: ListenerSpec
-    tls: bool
-    logged_in: bool
-
-
-class Channels:
-    """Every channel this scenario allows, worked out from its lab and its devices."""
-
-    def __init__(self, scenario: Scenario) -> None:
-        self.scenario = scenario
-        self.names = names_of(scenario.lab)
-        self.world_starttls = scenario.lab.starttls
-        self.cleartext = scenario.lab.allow_cleartext
-        self.all: set[Channel] = set()
-        for device in scenario.devices:
-            self.all |= self._of_device(device)
-        if any(a.via == "smtp" for a in scenario.lab.arrivals):
-            self.all.add(Channel(LAB_DEVICE, LISTENERS_BY_NAME["smtp"], False, False))
-
-    def _open_on(self, hosts: list[str] | None, port: int) -> bool:
-        candidates = self.names.hosts if hosts is None else hosts
-        for host in candidates:
-            ports = self.names.lookup(host) or {}
-            if ports.get(port) is PortState.OPEN:
-                return True
-        return False
-
-    def typable(self, device: DeviceSpec) -> list[tuple[str, str, Any, tuple[Any, ...], Any]]:
-        """What a device's settings can be, side by side: (side, protocol, hosts, ports, security).
-
-        `hosts` is None when the learner may type any name. A setting the learner
-        may change can take any value; a fixed one only its own (none, if blank).
-        """
-        editable = editable_of(device.editable)
-        result = []
-        for side in ("incoming", "outgoing"):
-            spec = getattr(device, side)
-
-            def options(key: str, everything: tuple[Any, ...], spec: Any = spec,
-                        side: str = side) -> tuple[Any, ...]:
-                if f"{side}.{key}" in editable:
-                    return everything
-                value = getattr(spec, key)
-                return () if value in (None, "") else (value,)
-
-            protocols = ("smtp",) if side == "outgoing" else options(
-                "protocol", ("imap", "pop3"))
-            hosts = None if f"{side}.host" in editable else [spec.host] if spec.host else []
-            ports = options("port", CANONICAL_PORTS)
-            for protocol in protocols:
-                for security in options("security", ("none", "starttls", "tls")):
-                    result.append((side, protocol, hosts, ports, security))
-        return result
-
-    def _of_device(self, device: DeviceSpec) -> set[Channel]:
-        channels: set[Channel] = set()
-        for _side, protocol, hosts, ports, security in self.typable(device):
-            for listener in LISTENERS:
-                if listener.protocol != protocol or listener.port_canonical not in ports:
-                    continue
-                if not self._open_on(hosts, listener.port_canonical):
-                    continue
-                channels.add(Channel(device.id, listener, False, False))
-                channels |= self._secured(device.id, listener, security)
-        return channels
-
-    def _secured(self, device: str, listener: ListenerSpec, security: str) -> set[Channel]:
-        can_log_in = listener.name != "smtp"  # port 25 takes mail, never a login
-        if listener.implicit_tls:
-            tls = security == "tls"
-        elif security == "starttls":
-            tls = self.world_starttls
-        else:
-            tls = False
-        if not tls and (security == "tls" or listener.implicit_tls):
-            return set()  # the handshake fails: only the connection itself happens
-        logged_in = can_log_in and (tls or (security == "none" and self.cleartext))
-        channels = {Channel(device, listener, tls, False)}
-        if logged_in:
-            channels.add(Channel(device, listener, tls, True))
-        return channels
-
-    def for_device(self, device: str | None) -> set[Channel]:
-        """The channels of one device (None: of any of the learner's, not the lab's own)."""
-        if device is None:
-            return {c for c in self.all if c.device != LAB_DEVICE}
-        return {c for c in self.all if c.device == device}
-
-
-def _event_channels(matcher: Matcher, channels: set[Channel]) -> set[Channel]:
-    kind = matcher.event or ""
-    protocols = EVENT_PROTOCOLS.get(kind)
-    # Reading or changing a mailbox needs a login; SMTP takes mail on port 25 without one.
-    needs_login = kind == "auth.succeeded" or (protocols is not None and "smtp" not in protocols)
-    result = set()
-    for c in channels:
-        spec = c.listener
-        if protocols is not None and spec.protocol not in protocols:
-            continue
-        if needs_login and not c.logged_in:
-            continue
-        if kind == "tls.established" and not c.tls:
-            continue
-        if matcher.listener is not None and spec.name != matcher.listener:
-            continue
-        if matcher.protocol is not None and spec.protocol != matcher.protocol:
-            continue
-        if matcher.port is not None and spec.port_canonical != matcher.port:
-            continue
-        if matcher.tls is not None and c.tls != matcher.tls:
-            continue
-        result.add(c)
-    return result
-
-
-def _trace_channels(matcher: Matcher, channels: set[Channel]) -> set[Channel]:
-    operation = matcher.trace or "any"
-    result = set()
-    for c in channels:
-        spec = c.listener
-        if operation == "send" and spec.protocol != "smtp":
-            continue
-        if operation in ("fetch", "list", "read", "move", "delete") and spec.protocol == "smtp":
-            continue
-        if operation in ("list", "read", "move", "delete") and spec.protocol != "imap":
-            continue
-        if matcher.protocol is not None and spec.protocol != matcher.protocol:
-            continue
-        if matcher.port is not None and spec.port_canonical != matcher.port:
-            continue
-        if matcher.ok:
-            if not c.logged_in and spec.name != "smtp":
-                continue
-            if matcher.security is not None and _security_of(c) != matcher.security:
-                continue
-        result.add(c)
-    return result
-
-
-def _can_type(
-    scenario: Scenario, channels: Channels, matcher: Matcher, device: str | None
-) -> bool:
-    """Whether some device can be set as a trace matcher asks (it may then fail anywhere)."""
-    operation = matcher.trace or "any"
-    for spec in scenario.devices:
-        if device is not None and spec.id != device:
-            continue
-        for side, protocol, _hosts, ports, security in channels.typable(spec):
-            if operation == "send" and side != "outgoing":
-                continue
-            if operation in ("fetch", "list", "read", "move", "delete") and side != "incoming":
-                continue
-            if operation in ("list", "read", "move", "delete") and protocol != "imap":
-                continue
-            if matcher.protocol is not None and protocol != matcher.protocol:
-                continue
-            if matcher.port is not None and matcher.port not in ports:
-                continue
-            if matcher.security is not None and security != matcher.security:
-                continue
-            return True
-    return False
-
-
-def _security_of(channel: Channel) -> str:
-    if channel.listener.implicit_tls:
-        return "tls"
-    return "starttls" if channel.tls else "none"
 
 
 # -- matchers --------------------------------------------------------------------------
@@ -647,14 +456,14 @@ def _check_reachable(
     scenario: Scenario, channels: Channels, matcher: Matcher, path: str, problems: Problems,
     is_objective: bool,
 ) -> None:
-    select = _event_channels if matcher.kind == "event" else _trace_channels
+    select = event_channels if matcher.kind == "event" else trace_channels
     wanted: list[str | None] = [*matcher.devices] or [matcher.device]
     what = "objective" if is_objective else "matcher"
     for device in wanted:
         if matcher.kind == "trace" and not matcher.ok:
             # A failure can happen wherever the learner can point the device, even a port
             # nobody answers: what matters is what its settings can be.
-            if _can_type(scenario, channels, matcher, device):
+            if can_type(scenario, channels, matcher, device):
                 continue
         elif select(matcher, channels.for_device(device)):
             continue

@@ -13,8 +13,10 @@ import email.policy
 import time
 from dataclasses import dataclass, field
 
-from pixlab.scenarios.engine import Attempt, MemoryLocalMail, Outcome, ScenarioEngine
+from pixlab.scenarios.attempt import Attempt, Outcome
+from pixlab.scenarios.engine import ScenarioEngine
 from pixlab.scenarios.schema import Step, fill, local
+from pixlab.scenarios.storage import MemoryLocalMail
 
 
 class OffsetClock:

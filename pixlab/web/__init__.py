@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request, session
+from flask import Flask, Response, session
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
 
 from pixlab.lab.runner import Lab
+from pixlab.typography import LANGUAGES
+from pixlab.web import (
+    errors,
+    lab_pages,
+    mail,
+    real_programs,
+    sandbox,
+    scenario_player,
+    scenarios,
+    security,
+)
+from pixlab.web.context import resource_dir
 
-LANGUAGES = ("fr", "en")
 csrf = CSRFProtect()
-
-
-def resource_dir(name: str) -> Path:
-    """A top-level folder of the project (templates, static, …), from a checkout or a wheel."""
-    package = Path(__file__).resolve().parent.parent
-    installed = package / name  # the wheel carries them inside the package
-    return installed if installed.is_dir() else package.parent / name
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = None) -> Flask:
@@ -44,6 +49,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
         SANDBOX_CLIENT_TIMEOUT=3.0,  # seconds before the simulated client gives up
         SANDBOX_TESTS_PER_MINUTE=20,  # tests, sendings and downloads per learner
         SANDBOX_FILTERED_PORTS=(25,),  # blocked on the sandbox's network, as many ISPs do
+        # The origins allowed to show PixLab in a frame (CSP frame-ancestors):
+        # PIXLAB_FRAME_ANCESTORS="'self' https://ent.example.fr", spaces between origins.
+        FRAME_ANCESTORS=os.environ.get("PIXLAB_FRAME_ANCESTORS", "'self'").split(),
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
@@ -56,31 +64,15 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     csrf.init_app(app)
     app.after_request(_vary_on_htmx)
 
-    from pixlab.web import (
-        errors,
-        lab_pages,
-        mail,
-        real_programs,
-        sandbox,
-        scenarios,
-        scenarios_service,
-    )
-
+    security.init_app(app)
     app.register_blueprint(lab_pages.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(mail.bp)
     app.register_blueprint(scenarios.bp)
     app.register_blueprint(real_programs.bp)
-    scenarios_service.init_app(app)
+    scenario_player.init_app(app)
     errors.init_app(app)
     return app
-
-
-def current_lab() -> Lab | None:
-    """The lab this app drives (None when the app runs without one)."""
-    from flask import current_app
-
-    return current_app.extensions.get("pixlab.lab")
 
 
 def _locale() -> str:
@@ -104,17 +96,3 @@ def _secret_key(data_dir: Path) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
-
-
-def wants_fragment() -> bool:
-    """Whether htmx asked for a fragment rather than the whole page.
-
-    A boosted link or form, and a history restore, want the whole page even
-    though htmx sends them.
-    """
-    headers = request.headers
-    return (
-        headers.get("HX-Request") == "true"
-        and headers.get("HX-Boosted") != "true"
-        and headers.get("HX-History-Restore-Request") != "true"
-    )

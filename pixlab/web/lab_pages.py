@@ -6,7 +6,8 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 
-from pixlab.web import LANGUAGES, current_lab
+from pixlab.typography import LANGUAGES
+from pixlab.web.context import current_lab
 
 bp = Blueprint("lab", __name__)
 

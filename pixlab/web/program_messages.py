@@ -4,8 +4,8 @@ The error catalogue names, for each failure, what kind of message a real
 program gives; Thunderbird words it per protocol (imapMsgs.properties for IMAP,
 localMsgs.properties for POP3, composeMsgs.properties for SMTP) and puts it in
 a dialog with a title. This module puts the same pieces together the way
-Thunderbird does (see `pixlab.client.thunderbird`). When Thunderbird has no
-text for a case, it returns None and the page shows our explanation only.
+Thunderbird does (see `pixlab.client.thunderbird`). When Thunderbird shows
+nothing for a case, it returns None and the page shows our explanation only.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from pixlab.client.errors import program_message, program_quote
+from pixlab.client.thunderbird import STRINGS, thunderbird
 
 
 @dataclass(frozen=True)
@@ -29,25 +30,20 @@ class ProgramMessage:
 
 
 def program_text(key: str, lang: str, *args: str, **kwargs: str) -> str | None:
-    """Thunderbird's text for a key, or None when it does not exist (yet) or cannot be filled."""
-    try:
-        from pixlab.client.thunderbird import thunderbird
-    except ImportError:  # the strings module is optional for the pages
-        return None
+    """Thunderbird's text for a key, or None when the values its placeholders need are missing.
+
+    Raises:
+        KeyError: the key is not one of Thunderbird's strings (a mistake of ours).
+    """
     try:
         return thunderbird(key, lang, *args, **kwargs)
-    except (KeyError, ValueError):
+    except ValueError:
         return None
 
 
-def program_source(key: str) -> str | None:
+def program_source(key: str) -> str:
     """Where Thunderbird's text for a key comes from (repository:path#id)."""
-    try:
-        from pixlab.client.thunderbird import STRINGS
-    except ImportError:
-        return None
-    entry = STRINGS.get(key)
-    return entry.get("source") if entry else None
+    return STRINGS[key]["source"]
 
 
 def program_label(key: str, lang: str, fallback: str) -> str:
@@ -82,7 +78,7 @@ def what_program_shows(trace: dict[str, Any], lang: str) -> ProgramMessage | Non
     text = program_message(key, protocol, lang, values)
     if quote is None or text is None:
         return None
-    sources = [s for s in (program_source(quote.string),) if s]
+    sources = [program_source(quote.string)]
     if quote.string.startswith("cert."):
         return ProgramMessage("Thunderbird", [text], sources=sources)
     address = trace.get("address", "")
@@ -104,7 +100,7 @@ def _simple(title: str, key: str, lang: str, **kwargs: str) -> ProgramMessage | 
     text = program_text(key, lang, **kwargs)
     if text is None:
         return None
-    return ProgramMessage(title, [text], sources=[s for s in (program_source(key),) if s])
+    return ProgramMessage(title, [text], sources=[program_source(key)])
 
 
 def _login_failed(trace: dict[str, Any], lang: str) -> ProgramMessage | None:
@@ -121,7 +117,7 @@ def _login_failed(trace: dict[str, Any], lang: str) -> ProgramMessage | None:
         )
         if b
     ]
-    sources = [s for s in (program_source("login.failed"),) if s]
+    sources = [program_source("login.failed")]
     return ProgramMessage(title, [text], buttons, sources)
 
 

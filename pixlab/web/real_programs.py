@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
 
+from pixlab.lab.lan import is_loopback
 from pixlab.lab.profiles import (
     PROFILE_MIME_TYPE,
     ServedServer,
@@ -28,8 +29,8 @@ from pixlab.lab.profiles import (
     autoconfig_xml,
     served_servers,
 )
-from pixlab.lan import is_loopback
-from pixlab.web import current_lab
+from pixlab.web import learners, scenario_attempts, scenario_player
+from pixlab.web.context import current_lab
 
 bp = Blueprint("real", __name__)
 
@@ -89,9 +90,7 @@ def servers() -> list[ServedServer]:
 
 def real_sheet(sheet: Any, attempt: Any = None) -> RealSheet | None:
     """The sheet's second tab for the current learner (and scenario attempt, if any)."""
-    from pixlab.web import sandbox_service
-
-    lab, learner = current_lab(), sandbox_service.current_learner()
+    lab, learner = current_lab(), learners.current_learner()
     if lab is None or learner is None:
         return None
     token = _serializer().dumps({"l": learner.id, "a": attempt.id if attempt else None})
@@ -113,27 +112,23 @@ def _real_sheet(sheet: Any, token: str) -> RealSheet:
 
 def _sheet_of_token(token: str) -> Any:
     """The connection sheet a token names; 404 when it is forged, expired or gone."""
-    from pixlab.web import sandbox_service
-
     try:
         claim = _serializer().loads(token, max_age=SHEET_LINK_SECONDS)
-        learner = sandbox_service.devices().learner(int(claim["l"]))
+        learner = learners.devices().learner(int(claim["l"]))
     except (BadSignature, KeyError, TypeError, ValueError):
         abort(404)
     lab = current_lab()
     if learner is None or lab is None:
         abort(404)
     if claim.get("a") is None:
-        return sandbox_service.connection_sheet(lab, learner)
-    from pixlab.web import scenarios_service
-
+        return learners.connection_sheet(lab, learner)
     try:
-        attempt = scenarios_service.engine().get(int(claim["a"]))
+        attempt = scenario_attempts.engine().get(int(claim["a"]))
     except (KeyError, ValueError):
         abort(404)
-    if attempt.learner != scenarios_service.learner_key(learner):
+    if attempt.learner != scenario_attempts.learner_key(learner):
         abort(404)
-    return scenarios_service.sheet(scenarios_service.scenario_or_404(attempt.slug), attempt)
+    return scenario_player.sheet(scenario_attempts.scenario_or_404(attempt.slug), attempt)
 
 
 @bp.app_context_processor

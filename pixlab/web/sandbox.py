@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from pixlab.web import current_lab, wants_fragment
-from pixlab.web import sandbox_service as service
+from pixlab.web import labels, learners, settings_form, testing
+from pixlab.web.context import current_lab, wants_fragment
 from pixlab.web.program_messages import program_label, program_markup
 
 bp = Blueprint("sandbox", __name__, url_prefix="/bac-a-sable")
@@ -16,26 +16,26 @@ bp = Blueprint("sandbox", __name__, url_prefix="/bac-a-sable")
 def _template_helpers() -> dict[str, object]:
     # Thunderbird's words for the form, and whether this response is a fragment.
     return {
-        "tb": lambda key, fallback: program_label(key, service.lang(), fallback),
-        "tb_markup": lambda key, **kw: program_markup(key, service.lang(), **kw),
+        "tb": lambda key, fallback: program_label(key, labels.lang(), fallback),
+        "tb_markup": lambda key, **kw: program_markup(key, labels.lang(), **kw),
         "is_fragment": wants_fragment,
-        "moment": service.moment,
-        "device_label": service.device_label,
-        "device_page": service.device_page,
+        "moment": labels.moment,
+        "device_label": learners.device_label,
+        "device_page": learners.device_page,
     }
 
 
 @bp.get("")
 def home() -> ResponseReturnValue:
     """Start or resume; once started: the connection sheet, the resume code and the devices."""
-    lab, learner = current_lab(), service.current_learner()
+    lab, learner = current_lab(), learners.current_learner()
     if lab is None or learner is None:
         return render_template("sandbox/welcome.html", lab=lab)
-    device_list = service.devices().devices(learner.id)
+    device_list = learners.devices().devices(learner.id)
     return render_template(
-        "sandbox/home.html", learner=learner, sheet=service.connection_sheet(lab, learner),
-        devices=device_list, can_add=service.can_add_device(device_list),
-        latest=service.latest_tests(learner),
+        "sandbox/home.html", learner=learner, sheet=learners.connection_sheet(lab, learner),
+        devices=device_list, can_add=learners.can_add_device(device_list),
+        latest=testing.latest_tests(learner),
     )
 
 
@@ -45,14 +45,14 @@ def start() -> ResponseReturnValue:
     lab = current_lab()
     if lab is None:
         abort(503)
-    service.start_learner(lab)
+    learners.start_learner(lab)
     return redirect(url_for(".home"), 303)
 
 
 @bp.post("/reprendre")
 def resume() -> ResponseReturnValue:
     """Continue with a resume code typed on another computer or phone."""
-    if current_lab() is None or service.resume_learner(request.form.get("code", "")) is None:
+    if current_lab() is None or learners.resume_learner(request.form.get("code", "")) is None:
         return render_template("sandbox/welcome.html", lab=current_lab(), unknown_code=True,
                                typed_code=request.form.get("code", "")), 404
     return redirect(url_for(".home"), 303)
@@ -61,17 +61,17 @@ def resume() -> ResponseReturnValue:
 @bp.post("/quitter")
 def leave() -> ResponseReturnValue:
     """Leave the sandbox on this browser; the resume code still works."""
-    service.forget_learner()
+    learners.forget_learner()
     return redirect(url_for(".home"), 303)
 
 
 @bp.post("/appareils")
 def add_device() -> ResponseReturnValue:
     """Add the phone (two devices at most)."""
-    learner = service.current_learner()
+    learner = learners.current_learner()
     if learner is None:
         abort(404)
-    device = service.add_device(learner)
+    device = learners.add_device(learner)
     if device is None:
         flash("device_limit")
         return redirect(url_for(".home"), 303)
@@ -81,51 +81,53 @@ def add_device() -> ResponseReturnValue:
 @bp.route("/appareils/<int:device_id>/reglages", methods=["GET", "POST"])
 def settings(device_id: int) -> ResponseReturnValue:
     """Thunderbird's manual configuration: save, and test with the button pressed."""
-    lab, learner, device = service.require_device(device_id)
-    elsewhere = service.device_page(device, "settings")
+    lab, learner, device = learners.require_device(device_id)
+    elsewhere = learners.device_page(device, "settings")
     if elsewhere:  # a scenario's device: only its player's form is seen by the scenario
         return redirect(elsewhere, 303 if request.method == "POST" else 302)
     if request.method == "GET":
-        outcome = service.SettingsOutcome("shown", service.form_from_device(device), device)
+        form = settings_form.form_from_device(device)
+        outcome = settings_form.SettingsOutcome("shown", form, device)
         return _settings_page(outcome, request.args.get("essai", type=int))
-    outcome = service.save_and_test(lab, learner, device, request.form)
+    outcome = settings_form.save_and_test(lab, learner, device, request.form)
     if outcome.status in ("tested", "saved") and not wants_fragment():
         if outcome.status == "saved":
             flash("settings_saved")
         # Post/Redirect/Get: a reload shows the result again instead of testing again.
         return redirect(url_for(".settings", device_id=device.id, essai=outcome.trace_id,
                                 _anchor="resultat" if outcome.trace_id else None), 303)
-    return _settings_page(outcome, outcome.trace_id), service.STATUS_CODES.get(outcome.status, 200)
+    status = settings_form.STATUS_CODES.get(outcome.status, 200)
+    return _settings_page(outcome, outcome.trace_id), status
 
 
-def _settings_page(outcome: service.SettingsOutcome, trace_id: int | None) -> str:
-    lab, learner = current_lab(), service.current_learner()
+def _settings_page(outcome: settings_form.SettingsOutcome, trace_id: int | None) -> str:
+    lab, learner = current_lab(), learners.current_learner()
     assert lab is not None and learner is not None
     template = "sandbox/_settings.html" if wants_fragment() else "sandbox/settings.html"
     return render_template(
         template, outcome=outcome, device=outcome.device, form=outcome.form,
-        record=service.trace_record(learner, trace_id) if trace_id else None,
-        sheet=service.connection_sheet(lab, learner), learner=learner,
+        record=testing.trace_record(learner, trace_id) if trace_id else None,
+        sheet=learners.connection_sheet(lab, learner), learner=learner,
     )
 
 
 @bp.post("/appareils/<int:device_id>/exception")
 def accept_risk(device_id: int) -> ResponseReturnValue:
     """"Confirmer l'exception de sécurité": trust a certificate anyway (and it is recorded)."""
-    _lab, _learner, device = service.require_device(device_id)
-    elsewhere = service.device_page(device, "settings")
+    _lab, _learner, device = learners.require_device(device_id)
+    elsewhere = learners.device_page(device, "settings")
     if elsewhere:
         return redirect(elsewhere, 303)
     host = request.form.get("host", "")
     if host:
-        service.devices().accept_risk(device, host)
+        learners.devices().accept_risk(device, host)
     return redirect(url_for(".settings", device_id=device.id), 303)
 
 
 @bp.get("/essais/<int:trace_id>")
 def trace(trace_id: int) -> ResponseReturnValue:
     """One stored test, sending or download: the whole story."""
-    record = service.trace_record(service.current_learner(), trace_id)
+    record = testing.trace_record(learners.current_learner(), trace_id)
     if record is None:
         abort(404)
     template = "sandbox/_record.html" if wants_fragment() else "sandbox/trace.html"

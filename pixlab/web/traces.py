@@ -24,12 +24,10 @@ from typing import TYPE_CHECKING, Any
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
 
 from pixlab.client.errors import CATALOGUE
 from pixlab.client.settings import AccountSettings, ServerSettings
 from pixlab.client.trace import Trace
-from pixlab.db import Message
 from pixlab.web.program_messages import ProgramMessage, what_program_shows
 
 if TYPE_CHECKING:
@@ -490,40 +488,19 @@ def mailbox_on_server(lab: Lab, address: str, per_folder: int = 10) -> list[Serv
     account = lab.store.account(address)
     if account is None:
         return []
-    rank = (
-        func.row_number()
-        .over(partition_by=Message.folder_id, order_by=Message.uid.desc())
-        .label("rank")
-    )
-    newest = (
-        select(Message.folder_id, Message.uid, Message.flags,
-               func.substr(Message.raw, 1, HEADER_BYTES).label("head"), rank)
-        .where(Message.account_id == account.id)
-        .subquery()
-    )
-    with lab.engine.connect() as conn:
-        counts = dict(conn.execute(
-            select(Message.folder_id, func.count())
-            .where(Message.account_id == account.id)
-            .group_by(Message.folder_id)
-        ).all())
-        rows = conn.execute(
-            select(newest).where(newest.c.rank <= per_folder).order_by(newest.c.rank)
-        ).all()
-    messages: dict[int, list[ServerMessage]] = {}
-    for row in rows:
-        head = bytes(row.head or b"").split(b"\r\n\r\n", 1)[0]
-        headers = _HEADERS.parsebytes(head)
-        messages.setdefault(row.folder_id, []).append(ServerMessage(
-            row.uid, short_sender(_header(headers.get("From"))), _header(headers.get("Subject")),
-            "\\Seen" in (row.flags or "").split(),
-        ))
+    newest = lab.store.newest(account.id, per_folder, HEADER_BYTES)
     folders = {f.name: f for f in lab.store.folders(account.id)}
-    return [
-        ServerFolder(name, folder_label(name), counts.get(folders[name].id, 0),
-                     messages.get(folders[name].id, []))
-        for name in ordered_folders(list(folders))
-    ]
+    result = []
+    for folder in (folders[name] for name in ordered_folders(list(folders))):
+        found = newest.get(folder.id)
+        messages = []
+        for uid, flags, head in found.messages if found else ():
+            headers = _HEADERS.parsebytes(head.split(b"\r\n\r\n", 1)[0])
+            messages.append(ServerMessage(uid, short_sender(_header(headers.get("From"))),
+                                          _header(headers.get("Subject")), "\\Seen" in flags))
+        result.append(ServerFolder(folder.name, folder_label(folder.name),
+                                   found.total if found else 0, messages))
+    return result
 
 
 HEADER_BYTES = 4096

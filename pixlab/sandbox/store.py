@@ -1,4 +1,4 @@
-"""The sandbox's learners and their devices: settings, local storage, traces and limits.
+"""The sandbox's learners and their devices: settings, traces and limits.
 
 A learner is anonymous: a resume code to continue elsewhere and a lab account,
 nothing else. Each device keeps its own mail program settings and its own
@@ -11,15 +11,24 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from pixlab.client.settings import AccountSettings, Auth, LeaveOnServer, Security, ServerSettings
-from pixlab.db import Device, Learner, LocalMessage, TraceRecord
+from pixlab.client.settings import (
+    SETTING_KINDS,
+    AccountSettings,
+    Protocol,
+    Side,
+    account_settings,
+    missing,
+    side_fields,
+)
+from pixlab.db import Device, Learner, TraceRecord
+from pixlab.sandbox.local import LocalMailbox
 
 # Letters and digits that cannot be mistaken for one another when read aloud or
 # copied from a board: no 0/O, no 1/I/L.
@@ -65,6 +74,7 @@ class LearnerInfo:
 class ServerFields:
     """One server's settings exactly as the learner typed them (maybe incomplete)."""
 
+    side: Side
     protocol: str
     host: str
     port: int | None
@@ -72,35 +82,13 @@ class ServerFields:
     auth: str
     username: str
 
+    def settings(self) -> dict[str, Any]:
+        """This server's flat settings ("incoming.host" …), in the client's vocabulary."""
+        return {f"{self.side}.{name}": getattr(self, name) for name in side_fields(self.side)}
+
     def missing(self) -> list[str]:
-        """The fields a test needs and that are empty."""
-        return [
-            name
-            for name, value in (
-                ("host", self.host),
-                ("port", self.port),
-                ("security", self.security),
-                ("auth", self.auth),
-            )
-            if not value
-        ]
-
-    def server_settings(self) -> ServerSettings:
-        """The client's settings, as typed.
-
-        A device with only its incoming server filled in still fetches mail, so
-        the other side may be incomplete: its empty fields become values that
-        `missing()` reports before any operation would use them (port 0 never
-        connects anywhere).
-        """
-        return ServerSettings(
-            self.protocol,
-            self.host,
-            self.port or 0,
-            Security(self.security) if self.security else Security.TLS,
-            Auth(self.auth) if self.auth else Auth.NORMAL,
-            self.username,
-        )
+        """The fields a test needs and that are empty ("host", "port" …)."""
+        return [key.partition(".")[2] for key in missing(self.settings(), self.side)]
 
 
 @dataclass(frozen=True)
@@ -125,30 +113,23 @@ class DeviceInfo:
         """Whether the incoming server has everything a test needs."""
         return not self.incoming.missing()
 
+    def settings(self) -> dict[str, Any]:
+        """The device's flat settings ("incoming.host", "password" …), as a scenario keeps them."""
+        return {
+            **self.incoming.settings(), **self.outgoing.settings(),
+            "password": self.password, "leave_on_server": self.leave_on_server,
+            "leave_days": self.leave_days, "accepted_cleartext": self.accepted_cleartext,
+            "accepted_risks": sorted(self.accepted_risks),
+        }
+
     def account_settings(self, address: str) -> AccountSettings:
-        """What the simulated client gets; the learner's typos are kept as they are."""
-        return AccountSettings(
-            address=address,
-            incoming=self.incoming.server_settings(),
-            outgoing=self.outgoing.server_settings(),
-            password=self.password,
-            leave_on_server=LeaveOnServer(self.leave_on_server),
-            leave_days=self.leave_days,
-            accepted_risks=self.accepted_risks,
-            accepted_cleartext=self.accepted_cleartext,
-        )
+        """What the simulated client gets; the learner's typos are kept as they are.
 
-
-@dataclass(frozen=True)
-class LocalMessageInfo:
-    """A message kept on a device."""
-
-    id: int
-    folder: str
-    server_uid: str | None
-    kept_at: float
-    seen: bool
-    raw: bytes = field(repr=False)
+        A device with only its incoming server filled in still fetches mail, so
+        the other side may be incomplete: its blanks become values that
+        `missing()` reports before any operation would use them.
+        """
+        return account_settings(self.settings(), address, incomplete="as-typed")
 
 
 @dataclass(frozen=True)
@@ -190,9 +171,10 @@ def new_lab_password() -> str:
     return f"{secrets.choice(_WORDS)}-{tail}"
 
 
-def _server(row: Any, side: str) -> ServerFields:
+def _server(row: Any, side: Side) -> ServerFields:
     return ServerFields(
-        "smtp" if side == "outgoing" else row.incoming_protocol,
+        side,
+        Protocol.SMTP.value if side == "outgoing" else row.incoming_protocol,
         getattr(row, f"{side}_host"),
         getattr(row, f"{side}_port"),
         getattr(row, f"{side}_security"),
@@ -222,15 +204,30 @@ def _learner(row: Any) -> LearnerInfo:
     return LearnerInfo(row.id, row.resume_code, row.address, row.password, row.created_at)
 
 
-# The columns a settings form may change, and nothing else.
-SETTINGS_COLUMNS = frozenset(
-    {
-        "incoming_protocol", "incoming_host", "incoming_port", "incoming_security",
-        "incoming_auth", "incoming_username", "outgoing_host", "outgoing_port",
-        "outgoing_security", "outgoing_auth", "outgoing_username", "password",
-        "leave_on_server", "leave_days", "accepted_cleartext",
-    }
-)
+def column(key: str) -> str:
+    """The device row's column (and the settings form's field) of a flat setting key."""
+    return key.replace(".", "_")
+
+
+# The columns a settings form may change, and nothing else (accepted risks have their own way).
+SETTINGS_COLUMNS = frozenset(column(key) for key in SETTING_KINDS if key != "accepted_risks")
+# What a blank setting of another part's device (a scenario's) is stored as.
+_BLANK_COLUMNS: dict[str, Any] = {"incoming_protocol": "", "incoming_auth": "normal",
+                                  "outgoing_auth": "normal", "leave_on_server": "no",
+                                  "leave_days": 14, "accepted_cleartext": False,
+                                  "incoming_port": None, "outgoing_port": None}
+
+
+def columns_of(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat settings ("incoming.host" …) as a device row stores them, blanks as row defaults."""
+    values: dict[str, Any] = {}
+    for key in SETTING_KINDS:
+        if key == "accepted_risks":
+            values[column(key)] = "\n".join(settings.get(key) or ())
+            continue
+        value = settings.get(key)
+        values[column(key)] = _BLANK_COLUMNS.get(column(key), "") if value is None else value
+    return values
 
 
 class DeviceStore:
@@ -359,6 +356,45 @@ class DeviceStore:
         """The device's own storage."""
         return LocalMailbox(self.engine, device_id)
 
+    # -- other parts' devices (above the sandbox's positions) --------------------
+
+    def keep_devices(
+        self, learner_id: int, devices: Mapping[int, tuple[str, Mapping[str, Any]]]
+    ) -> dict[int, DeviceInfo]:
+        """Write another part's devices of a learner: {position: (kind, flat settings)}.
+
+        A scenario's devices live at positions above the sandbox's `MAX_DEVICES`,
+        so the sandbox's settings form, mail program and traces serve them
+        unchanged. A row is made on first use and updated afterwards; returns
+        the devices by position.
+        """
+        if any(position <= MAX_DEVICES for position in devices):
+            raise ValueError("positions up to MAX_DEVICES are the sandbox's own devices")
+        with self.engine.begin() as conn:
+            existing = {row.position: row.id for row in conn.execute(
+                select(Device.position, Device.id).where(
+                    Device.learner_id == learner_id, Device.position.in_(list(devices)))
+            )}
+            for position, (kind, settings) in devices.items():
+                values = {**columns_of(settings), "updated_at": time.time()}
+                if position in existing:
+                    conn.execute(update(Device).where(Device.id == existing[position])
+                                 .values(values))
+                else:
+                    conn.execute(insert(Device).values(learner_id=learner_id,
+                                                       position=position, kind=kind, **values))
+        return {d.position: d for d in self.devices_at(learner_id, list(devices))}
+
+    def devices_at(self, learner_id: int, positions: Iterable[int]) -> list[DeviceInfo]:
+        """The learner's devices at some positions, in the order of their positions."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Device)
+                .where(Device.learner_id == learner_id, Device.position.in_(list(positions)))
+                .order_by(Device.position)
+            ).all()
+        return [_device(r) for r in rows]
+
     # -- traces and limits ----------------------------------------------------
 
     def record_trace(
@@ -431,140 +467,3 @@ class DeviceStore:
                     .order_by(TraceRecord.created_at)
                 ).scalars()
             )
-
-
-class LocalMailbox:
-    """A device's own storage: what POP3 downloaded, local folders and sent copies.
-
-    It is the `LocalMail` the simulated client downloads into.
-    """
-
-    INBOX = "INBOX"
-
-    def __init__(self, engine: Engine, device_id: int) -> None:
-        self.engine = engine
-        self.device_id = device_id
-
-    # -- what the POP3 client asks ---------------------------------------------
-
-    def known_uids(self) -> set[str]:
-        """The server UIDs already downloaded (deleted here or not)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(LocalMessage.server_uid).where(
-                    LocalMessage.device_id == self.device_id,
-                    LocalMessage.server_uid.is_not(None),
-                )
-            ).scalars().all()
-        return {uid for uid in rows if uid is not None}
-
-    def keep(self, uid: str, raw: bytes) -> None:
-        """Store a downloaded message, committed before the server is told to delete it."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(LocalMessage).values(
-                    device_id=self.device_id, folder=self.INBOX, server_uid=uid,
-                    kept_at=time.time(), seen=False, deleted=False, raw=raw,
-                )
-            )
-
-    def downloaded_at(self, uid: str) -> float | None:
-        """When a message was downloaded."""
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(func.min(LocalMessage.kept_at)).where(
-                    LocalMessage.device_id == self.device_id, LocalMessage.server_uid == uid
-                )
-            ).scalar()
-
-    def deleted_here(self) -> set[str]:
-        """UIDs the learner deleted on this device."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(LocalMessage.server_uid).where(
-                    LocalMessage.device_id == self.device_id,
-                    LocalMessage.deleted.is_(True),
-                    LocalMessage.server_uid.is_not(None),
-                )
-            ).scalars().all()
-        return {uid for uid in rows if uid is not None}
-
-    # -- what the mail pages ask ----------------------------------------------
-
-    def keep_copy(self, folder: str, raw: bytes) -> None:
-        """Keep a message the device made itself (a sent copy), already read."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(LocalMessage).values(
-                    device_id=self.device_id, folder=folder, server_uid=None,
-                    kept_at=time.time(), seen=True, deleted=False, raw=raw,
-                )
-            )
-
-    def counts(self) -> dict[str, int]:
-        """How many messages each local folder holds."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(LocalMessage.folder, func.count())
-                .where(LocalMessage.device_id == self.device_id, LocalMessage.deleted.is_(False))
-                .group_by(LocalMessage.folder)
-            ).all()
-        return {folder: int(count) for folder, count in rows}
-
-    def messages(self, folder: str, limit: int = 200) -> list[LocalMessageInfo]:
-        """A local folder's messages, newest first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(LocalMessage)
-                .where(
-                    LocalMessage.device_id == self.device_id,
-                    LocalMessage.folder == folder,
-                    LocalMessage.deleted.is_(False),
-                )
-                .order_by(LocalMessage.kept_at.desc(), LocalMessage.id.desc())
-                .limit(limit)
-            ).all()
-            return [self._info(r) for r in rows]
-
-    def message(self, message_id: int) -> LocalMessageInfo | None:
-        """One message of this device (not deleted); None for any other device's."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(LocalMessage).where(
-                    LocalMessage.id == message_id,
-                    LocalMessage.device_id == self.device_id,
-                    LocalMessage.deleted.is_(False),
-                )
-            ).first()
-        return self._info(row) if row else None
-
-    def mark_seen(self, message_id: int) -> None:
-        """The learner opened the message."""
-        self._update(message_id, seen=True)
-
-    def move(self, message_id: int, folder: str) -> bool:
-        """Move a message to another local folder; False if it is not this device's."""
-        return self._update(message_id, folder=folder)
-
-    def delete(self, message_id: int) -> bool:
-        """Delete a message here; its UID stays known. False if it is not this device's."""
-        return self._update(message_id, deleted=True, raw=b"")
-
-    def _update(self, message_id: int, **values: Any) -> bool:
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(LocalMessage)
-                .where(
-                    LocalMessage.id == message_id,
-                    LocalMessage.device_id == self.device_id,
-                    LocalMessage.deleted.is_(False),
-                )
-                .values(**values)
-            )
-        return bool(result.rowcount)
-
-    @staticmethod
-    def _info(row: Any) -> LocalMessageInfo:
-        return LocalMessageInfo(
-            row.id, row.folder, row.server_uid, row.kept_at, bool(row.seen), bytes(row.raw)
-        )

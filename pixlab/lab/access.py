@@ -1,0 +1,154 @@
+"""Who may log in, and how fast: refused logins, lock-outs, connection limits, failure delays.
+
+The protocol servers ask `Lab.log_in`, which uses these; none of them needs the
+runner, so the runner can import the servers and not the other way round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, OrderedDict
+from typing import TYPE_CHECKING
+
+from pixlab.lab.config import LabConfig
+from pixlab.lab.store import normalise_address
+
+if TYPE_CHECKING:
+    from pixlab.lab.tap import Connection
+
+
+class LoginRefused(Exception):
+    """A login the lab said no to; `reason` is "credentials", "locked" or "busy".
+
+    `delay` is how many seconds the server waits before it answers (see `FailureDelays`).
+    """
+
+    def __init__(self, reason: str, delay: float = 0.0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+    async def wait(self) -> None:
+        """Hold this connection's answer for the delay; the loop serves the others meanwhile."""
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
+
+
+class ConnectionLimits:
+    """Counts open connections per peer and per account, and says no past the limits."""
+
+    def __init__(self, config: LabConfig) -> None:
+        self.config = config
+        self._per_peer: Counter[str] = Counter()
+        self._per_account: Counter[str] = Counter()
+        self._claimed: dict[Connection, str] = {}
+
+    def admit(self, conn: Connection) -> str | None:
+        """Count a new connection; returns why it is refused, or None."""
+        if self._per_peer[conn.peer[0]] >= self.config.max_connections_per_peer:
+            return "too many connections from this address"
+        self._per_peer[conn.peer[0]] += 1
+        return None
+
+    def claim_account(self, conn: Connection, address: str) -> bool:
+        """Count a logged-in connection for an account; False when it has too many."""
+        if self._per_account[address] >= self.config.max_connections_per_account:
+            return False
+        self._per_account[address] += 1
+        self._claimed[conn] = address
+        return True
+
+    def release(self, conn: Connection) -> None:
+        """Forget a closed connection."""
+        self._per_peer[conn.peer[0]] -= 1
+        if self._per_peer[conn.peer[0]] <= 0:
+            del self._per_peer[conn.peer[0]]
+        address = self._claimed.pop(conn, None)
+        if address is not None:
+            self._per_account[address] -= 1
+            if self._per_account[address] <= 0:
+                del self._per_account[address]
+
+
+class Lockouts:
+    """Failed logins per address, for the worlds that lock an account after too many."""
+
+    MAX_TRACKED = 100_000  # a flood of made-up user names must not grow memory for ever
+
+    def __init__(self) -> None:
+        self._failures: Counter[str] = Counter()
+
+    def is_locked(self, address: str, limit: int) -> bool:
+        """Whether logins to this address are refused until an unlock (limit 0: never)."""
+        return limit > 0 and self._failures[address] >= limit
+
+    def failed(self, address: str) -> None:
+        """Count one more failed login."""
+        if address in self._failures or len(self._failures) < self.MAX_TRACKED:
+            self._failures[address] += 1
+
+    def succeeded(self, address: str) -> None:
+        """A good login clears the count."""
+        self._failures.pop(address, None)
+
+    def unlock(self, address: str) -> None:
+        """What the IT service's reset page does."""
+        self._failures.pop(normalise_address(address), None)
+
+
+class FailureDelays:
+    """Dovecot's answer to password guessing: each failed login waits longer before its reply.
+
+    Failures are counted per peer address and per account name (made-up names
+    included, so that the delay says nothing about which accounts exist). A
+    failure's reply waits `base * 2**(n-1)` seconds, at most `maximum`, where n
+    is the larger of the two counts: Dovecot's auth_failure_delay of 2 s doubles
+    up to 15 s the same way (its auth-penalty.c). A good login clears both
+    counts. The table keeps the `MAX_TRACKED` most recent keys, so a flood of
+    addresses or names cannot grow memory; a key quiet for `FORGET_AFTER`
+    seconds starts again from nothing.
+
+    PixLab's own client is never delayed: lessons make it type wrong
+    passwords on purpose. Every other peer is, a program on the laptop included.
+    """
+
+    MAX_TRACKED = 10_000
+    FORGET_AFTER = 3600.0
+
+    def __init__(self, base: float, maximum: float) -> None:
+        self.base = base
+        self.maximum = maximum
+        # key -> (consecutive failures, time of the last one), least recent first.
+        self._failures: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
+
+    def failed(self, peer: str, account: str) -> float:
+        """Count a failed login from `peer` for `account`; returns the delay its reply waits."""
+        now = time.monotonic()
+        worst = 0
+        for key in (("peer", peer), ("account", account)):
+            count = self._count(key, now) + 1
+            self._failures[key] = (count, now)
+            self._failures.move_to_end(key)
+            worst = max(worst, count)
+        while len(self._failures) > self.MAX_TRACKED:
+            self._failures.popitem(last=False)
+        return self.delay_after(worst)
+
+    def succeeded(self, peer: str, account: str) -> None:
+        """A good login: the next failure from this peer or for this account starts over."""
+        self._failures.pop(("peer", peer), None)
+        self._failures.pop(("account", account), None)
+
+    def delay_after(self, failures: int) -> float:
+        """The wait after this many consecutive failures (none after none)."""
+        if failures <= 0 or self.base <= 0:
+            return 0.0
+        return min(self.base * 2 ** min(failures - 1, 32), self.maximum)
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def _count(self, key: tuple[str, str], now: float) -> int:
+        count, at = self._failures.get(key, (0, now))
+        return 0 if now - at > self.FORGET_AFTER else count

@@ -1,0 +1,35 @@
+"""The words the pages show for the settings vocabulary's values, and the page's language.
+
+One dictionary per vocabulary (`pixlab.client.settings`), lazy so that each
+page says them in its own language (Flask-Babel).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+from pixlab.client.settings import Security
+from pixlab.typography import LANGUAGES
+
+# "Sécurité de la connexion", on a connection sheet and in a test's result.
+SECURITY_LABELS: dict[str, LazyString] = {
+    Security.NONE: _l("Aucun chiffrement"),
+    Security.STARTTLS: _l("STARTTLS"),
+    Security.TLS: _l("SSL/TLS"),
+}
+
+
+def lang() -> str:
+    """The interface's language, "fr" or "en"."""
+    found = get_locale()
+    language = found.language if found else LANGUAGES[0]
+    return language if language in LANGUAGES else LANGUAGES[0]
+
+
+def moment(timestamp: float) -> str:
+    """A stored moment, as the pages show it."""
+    return format_datetime(datetime.fromtimestamp(timestamp, UTC), "short")
