@@ -230,6 +230,13 @@ def test_join_projector_qr_and_the_learners_workshop_page(app: Flask, lab: Lab) 
     expected = segno.make(url, error="m").svg_inline(scale=10, border=2, title=url,
                                                       dark="#000", light="#fff")
     assert expected in projected
+    # Served on the class network (`serve --lan` announces it), the projector shows
+    # that address, even to a trainer whose page came by 127.0.0.1.
+    app.config["PUBLIC_URL"] = "http://192.168.1.20:5000/"
+    projected = trainer.get(f"/formateur/ateliers/{workshop_id}/projeter")
+    assert f"http://192.168.1.20:5000/atelier?code={workshop.code}" in projected
+    assert "http://localhost/" not in projected
+    del app.config["PUBLIC_URL"]
     form = app.test_client().get(f"/atelier?code={workshop.code}").get_data(as_text=True)
     for label in ("Code de l'atelier", "Pseudonyme", "Rejoindre", "jamais ton vrai nom"):
         assert label in form

@@ -88,7 +88,9 @@ class Connection:
     opened_at: float = field(default_factory=time.time)
     tls: bool = False
     account: str | None = None
-    own_client: bool = False  # PixLab's own simulated client, not a program on the network
+    # PixLab's own simulated client; False for a real mail program (Thunderbird, a phone,
+    # curl), on the network or on the laptop. Set by Tap.expect_own_client's mark only.
+    own_client: bool = False
     bytes_in: int = 0
     bytes_out: int = 0
     # Sends now what the server has written so far (see _ServerEnd.flush).
@@ -224,8 +226,8 @@ class _ClientSide(asyncio.Protocol):
         address = (str(peer[0]), int(peer[1]))
         capture = self.tap._new_capture(connection_id, address)
         own_client = self.tap._is_own_client(address)
-        # Only PixLab's own connections play in a registered world: a program on the
-        # class network plays in the lab's, whatever port it happens to come from.
+        # Only PixLab's client enters a scenario's world: a real program is always in the
+        # lab's own, even one whose port was once a client's.
         world = lab.claim_world(address[1]) if own_client else lab.world
         conn = Connection(connection_id, self.spec, address, lab.events, capture, world,
                           own_client=own_client)

@@ -22,6 +22,7 @@ from pixlab.web import (
     lab_pages,
     limits,
     mail,
+    real_programs,
     sandbox,
     scenario_player,
     scenarios,
@@ -82,6 +83,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(mail.bp)
     app.register_blueprint(scenarios.bp)
+    app.register_blueprint(real_programs.bp)
     scenario_player.init_app(app)
     workshops.init_app(app)
     errors.init_app(app)

@@ -37,7 +37,7 @@ from werkzeug.wrappers import Response
 from pixlab.sandbox.store import LearnerInfo
 from pixlab.scenarios.world import ACCOUNT_FAULTS, Fault
 from pixlab.web import labels, learners, scenario_attempts, testing
-from pixlab.web.context import current_lab, wants_fragment
+from pixlab.web.context import current_lab, public_url, wants_fragment
 from pixlab.web.limits import throttle
 from pixlab.workshops import retention, room, service, trainers
 
@@ -245,7 +245,8 @@ def create() -> ResponseReturnValue:
 
 
 def _join_url(workshop: service.WorkshopInfo) -> str:
-    return url_for("workshop.join", code=workshop.code, _external=True)
+    # Where pupils' devices reach PixLab, even when the trainer's page came by 127.0.0.1.
+    return public_url("workshop.join", code=workshop.code)
 
 
 def _class_context(workshop: service.WorkshopInfo) -> dict[str, Any]:
@@ -287,7 +288,7 @@ def project(workshop_id: int) -> ResponseReturnValue:
     qr = segno.make(url, error="m")
     svg = qr.svg_inline(scale=10, border=2, title=url, dark="#000", light="#fff")
     return render_template("workshops/project.html", workshop=found, join_url=url,
-                           base_url=url_for("workshop.join", _external=True),
+                           base_url=public_url("workshop.join"),
                            qr_svg=Markup(svg))
 
 
