@@ -43,6 +43,7 @@ from pixlab.scenarios.schema import (
     OPERATIONS,
     PLACEHOLDER_RE,
     PLACEHOLDERS,
+    PROGRAM_DEVICE,
     SLUG_RE,
     STEP_ACTIONS,
     Matcher,
@@ -263,6 +264,9 @@ def _check_devices(scenario: Scenario, problems: Problems) -> None:
         if device.id == LAB_DEVICE:
             problems.error(f"{path}.id", f"'{LAB_DEVICE}' names the lab's own deliveries: "
                            "choose another id")
+        if device.id == PROGRAM_DEVICE:
+            problems.error(f"{path}.id", f"'{PROGRAM_DEVICE}' names the real mail programs: "
+                           "choose another id")
         for m, name in enumerate(device.editable, 1):
             if name not in allowed:
                 problems.error(f"{path}.editable[{m}]", f"unknown setting '{name}'"
@@ -311,7 +315,9 @@ def _check_matcher(
             problems.error(f"{path}.{toml_key(f)}", f"'{toml_key(f)}' does not apply to "
                            f"{kind} matchers — remove it")
     device_ids = [d.id for d in scenario.devices]
-    if matcher.device is not None and matcher.device not in [*device_ids, LAB_DEVICE]:
+    if matcher.device is not None and matcher.device not in [
+        *device_ids, LAB_DEVICE, PROGRAM_DEVICE
+    ]:
         problems.error(f"{path}.device", f"unknown device '{matcher.device}'"
                        + did_you_mean(matcher.device, device_ids))
     if matcher.device is not None and matcher.devices:
