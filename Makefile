@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 DATA   ?= instance
 # Debian programs the interoperability and browser tests drive.
-DEB_PROGRAMS := curl:curl openssl:openssl fetchmail:fetchmail mbsync:isync chromium:chromium
+DEB_PROGRAMS := curl:curl openssl:openssl fetchmail:fetchmail mbsync:isync chromium:chromium zbarimg:zbar-tools
 
 .PHONY: run test setup setup-test vendor system-programs lint benchmark clean
 

@@ -1,11 +1,14 @@
-"""The `pixlab` command: `serve` (the app and its lab), `sandbox` (the lab alone), `scenarios`."""
+"""The `pixlab` command: `serve` (the app and its lab), `sandbox` (the lab alone), `scenarios`,
+`trainer`."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -18,6 +21,8 @@ from pixlab.lab.config import DEFAULT_DOMAIN, LabConfig
 from pixlab.lab.runner import Lab
 from pixlab.lab.store import StoreError
 from pixlab.scenarios.cli import add_commands as add_scenario_commands
+from pixlab.typography import french
+from pixlab.workshops.cli import add_commands as add_trainer_commands
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -31,7 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="l'application web et son labo de messagerie")
-    serve.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (web et labo)")
+    serve.add_argument("--host", default=None,
+                       help="adresse d'écoute, web et labo (127.0.0.1 ; avec --lan : "
+                            "l'adresse de l'ordinateur sur le réseau local)")
+    serve.add_argument("--lan", action="store_true",
+                       help="écouter sur le réseau de la classe, pour les vrais logiciels")
+    serve.add_argument("--usual-ports", action="store_true",
+                       help="le labo écoute sur les ports habituels (25, 465, 587, 143, 993, "
+                            "110, 995)")
     serve.add_argument("--port", type=int, default=5000, help="port de l'application web")
     serve.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR))
     serve.add_argument("--mail-port-base", type=int, default=10000,
@@ -54,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.add_argument("--json", action="store_true", help="une ligne JSON une fois prêt")
     sandbox.set_defaults(run=_sandbox)
     add_scenario_commands(commands)
+    add_trainer_commands(commands)
 
     db = commands.add_parser("db", help="la base de données de PixLab")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -112,7 +125,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     try:
         lab.start()
     except OSError as exc:
-        raise SystemExit(f"pixlab: impossible d'ouvrir les ports du labo ({exc}).") from None
+        raise SystemExit(bind_error(exc, usual_ports=False)) from None
     try:
         if args.json:
             print(json.dumps({
@@ -163,20 +176,37 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from pixlab.web import create_app
+    from pixlab.web.workshops import start_purger
 
+    host = _serve_host(args)
+    config = LabConfig(host=host, port_base=args.mail_port_base, usual_ports=args.usual_ports)
     # The lab opens (and upgrades) the database before anything is served.
-    lab = Lab(LabConfig(host=args.host, port_base=args.mail_port_base), args.data_dir)
+    lab = Lab(config, args.data_dir)
     try:
         lab.start()
     except OSError as exc:
-        raise SystemExit(f"pixlab: impossible d'ouvrir les ports du labo ({exc}).") from None
+        raise SystemExit(bind_error(exc, args.usual_ports)) from None
     try:
         app = create_app({"DATA_DIR": str(args.data_dir)}, lab=lab)
-        server = _https_server(app, args, lab) if args.https else _http_server(app, args)
+        try:
+            server = (_https_server(app, host, args.port, lab) if args.https
+                      else _http_server(app, host, args.port))
+        except OSError as exc:
+            raise SystemExit(french(
+                f"pixlab : impossible d'ouvrir le port {args.port} de l'application web "
+                f"({exc.strerror or exc}). Choisissez-en un autre avec --port."
+            )) from None
+        scheme = "https" if args.https else "http"
+        url = f"{scheme}://{_url_host(host)}:{server.port}/"
+        # The QR code of the sheet names this address, not the one a page was asked by.
+        app.config["PUBLIC_URL"] = url
+        # The retention purge runs now, then every hour, while PixLab serves.
+        purger = start_purger(app)
         # Both signals unwind the server as Ctrl-C does, so the lab stops below.
         signal.signal(signal.SIGTERM, _interrupt)
-        scheme = "https" if args.https else "http"
-        print(f"PixLab : {scheme}://{args.host}:{server.port}/  (Ctrl-C pour arrêter)")
+        print(french(f"PixLab : {url}  (Ctrl-C pour arrêter)"))
+        if args.lan or args.host:
+            print(_reach_line(host, url))
         print(_postmaster_line(lab), flush=True)
         try:
             server.run()
@@ -184,9 +214,66 @@ def _serve(args: argparse.Namespace) -> int:
             pass
         finally:
             server.close()
+            purger.stop()
     finally:
         lab.stop()
     return 0
+
+
+def _serve_host(args: argparse.Namespace) -> str:
+    """Where `serve` listens: --host, else the laptop's LAN address with --lan, else loopback."""
+    if args.host:
+        return str(args.host)
+    if not args.lan:
+        return "127.0.0.1"
+    from pixlab.lab.lan import lan_address
+
+    address = lan_address()
+    if address is None:
+        raise SystemExit(french(
+            "pixlab : cet ordinateur n'est relié à aucun réseau (pas de route par défaut). "
+            "Connectez-le au Wi-Fi ou au réseau de la classe, ou choisissez l'adresse "
+            "avec --host."
+        ))
+    return address
+
+
+def _reach_line(host: str, url: str) -> str:
+    from pixlab.lab.lan import is_loopback
+
+    if is_loopback(host):
+        return french(f"{host} est une adresse de bouclage : seul cet ordinateur l'atteint, "
+                      "pas les appareils des élèves.")
+    return french(f"À donner à la classe : {url}")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def bind_error(exc: OSError, usual_ports: bool) -> str:
+    """What to say, in French, when the lab cannot open its ports (never a traceback)."""
+    found = re.search(r"(\d+)\)", str(exc))
+    where = f" (port {found.group(1)})" if found else ""
+    start = f"pixlab : impossible d'ouvrir les ports du labo{where}."
+    if isinstance(exc, PermissionError) or exc.errno == errno.EACCES:
+        python = os.path.realpath(sys.executable)
+        return french(
+            f"{start} Il faut le droit d'utiliser les ports sous 1024, comme 993. Deux "
+            "solutions : donnez ce droit à Python une fois pour toutes (sudo setcap "
+            f"cap_net_bind_service=+ep {python}), ou lancez sans --usual-ports : le labo "
+            "prend alors les ports 10000 + le port habituel (10993 pour 993)."
+        )
+    if exc.errno == errno.EADDRINUSE:
+        advice = (
+            "Arrêtez le serveur de courrier qui l'occupe, ou lancez sans --usual-ports."
+            if usual_ports else "Choisissez une autre base avec --mail-port-base ou --port-base."
+        )
+        return french(f"{start} Un autre programme l'utilise déjà. {advice}")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return french(f"{start} Cette adresse n'appartient pas à cet ordinateur : vérifiez --host "
+                "(la commande « ip address » les liste).")
+    return french(f"{start} ({exc.strerror or exc})")
 
 
 class _WebServer:
@@ -198,14 +285,14 @@ class _WebServer:
         self.close = close
 
 
-def _http_server(app: WSGIApplication, args: argparse.Namespace) -> _WebServer:
+def _http_server(app: WSGIApplication, host: str, port: int) -> _WebServer:
     from waitress import create_server
 
-    server = create_server(app, host=args.host, port=args.port, threads=8)
+    server = create_server(app, host=host, port=port, threads=8)
     return _WebServer(int(server.effective_port), server.run, server.close)
 
 
-def _https_server(app: WSGIApplication, args: argparse.Namespace, lab: Lab) -> _WebServer:
+def _https_server(app: WSGIApplication, host: str, port: int, lab: Lab) -> _WebServer:
     """Cheroot behind TLS, with a certificate for the bound address signed by the lab's CA.
 
     Waitress speaks no TLS (its documentation sends you to a proxy in front);
@@ -219,10 +306,10 @@ def _https_server(app: WSGIApplication, args: argparse.Namespace, lab: Lab) -> _
 
     from pixlab.lab.certs import CertificateKind, ServedCertificate
 
-    names = _certificate_names(args.host)
+    names = _certificate_names(host)
     served = ServedCertificate(CertificateKind.VALID, names)
     cert_path, key_path = lab.ca.issue(served)
-    server = wsgi.Server((args.host, args.port), app, numthreads=8)
+    server = wsgi.Server((host, port), app, numthreads=8)
     adapter = BuiltinSSLAdapter(str(cert_path), str(key_path))
     adapter.context = lab.ca.server_context(served)  # TLS 1.2 at least, as the lab's servers
     server.ssl_adapter = adapter

@@ -199,15 +199,16 @@ def test_serve_https_answers_with_a_certificate_of_the_lab_ca_for_the_bound_addr
         if not ready:
             proc.kill()
             pytest.fail(f"serve --https printed nothing: {proc.communicate()[1]}")
-        assert ready.startswith(f"PixLab : https://127.0.0.1:{web_port}/")
+        # The French no-break space before the colon, as every line PixLab prints.
+        assert ready.startswith(f"PixLab\u00a0: https://127.0.0.1:{web_port}/"), ready
         assert "postmaster-password.txt" in proc.stdout.readline()
         # A browser that trusts the lab's authority, and checks the name it typed.
         trusted = ssl.create_default_context(cafile=str(tmp_path / "tls" / "pixlab-ca.pem"))
-        url = f"https://127.0.0.1:{web_port}/scenarios/formateur"
+        url = f"https://127.0.0.1:{web_port}/formateur/connexion"
         with urllib.request.urlopen(url, context=trusted, timeout=10) as response:
             assert response.status == 200
             assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
-            assert "Vue formateur" in response.read().decode()
+            assert "Connexion formateur" in response.read().decode()
         # One that does not trust it refuses the certificate, as it should.
         with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
             urllib.request.urlopen(url, context=ssl.create_default_context(), timeout=10)

@@ -111,10 +111,15 @@ def test_a_database_at_the_baseline_filled_then_upgraded_to_head_keeps_everythin
 
 
 def test_a_database_made_before_migrations_is_taken_over_at_start(tmp_path: Path) -> None:
-    # What every existing instance/ holds: create_all's tables, no alembic_version.
+    # What every existing instance/ holds: create_all's tables of then (the baseline's,
+    # none a later migration added), no alembic_version.
+    baseline = connect_engine(f"sqlite:///{tmp_path / 'baseline.sqlite3'}")
+    upgrade(baseline, BASELINE)
+    then = set(inspect(baseline).get_table_names()) - {"alembic_version"}
+    baseline.dispose()
     url = sqlite_url(tmp_path)
     old = connect_engine(url)
-    Base.metadata.create_all(old)
+    Base.metadata.create_all(old, tables=[Base.metadata.tables[name] for name in then])
     ids = fill(old)
     old.dispose()
     engine = make_engine(url)  # what the lab does at start (pixlab serve, pixlab sandbox)

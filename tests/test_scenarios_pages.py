@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from pixlab.lab.runner import Lab
 from pixlab.web import create_app
+from pixlab.workshops import trainers
 
 SLUG = "ordinateur-et-telephone"
 FIRST = "premiers-pas-imap"
@@ -222,6 +223,14 @@ def test_a_broken_scenario_is_shown_to_the_trainer_and_the_app_still_works(
     catalogue = player.get("/scenarios")
     assert "Cassé" not in catalogue and "Premiers pas en IMAP" in catalogue
     assert "Scénarios en erreur" in catalogue
+    # The trainer's view needs a trainer's session.
+    assert player.client.get("/scenarios/formateur").status_code == 302
+    lab = app_with_broken.extensions["pixlab.lab"]
+    trainers.add(lab.engine, "mme-durand", "Classe-2026!")
+    login = player.get("/formateur/connexion")
+    assert player.client.post("/formateur/connexion", data={
+        "csrf_token": csrf_token(login), "nom": "mme-durand",
+        "mot_de_passe": "Classe-2026!"}).status_code == 303
     trainer = player.get("/scenarios/formateur")
     assert "casse.toml" in trainer and "lab.quota" not in trainer  # a top-level key here
     assert "quota" in trainer and "did you mean" in trainer or "unknown key" in trainer

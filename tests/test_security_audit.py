@@ -15,6 +15,7 @@ from test_sandbox import Learner, learner, make_app, sandbox  # noqa: F401 (fixt
 from pixlab.lab.runner import Lab
 from pixlab.web import create_app, resource_dir
 from pixlab.web.security import is_from_this_machine, is_trainer_path, own_addresses
+from pixlab.workshops import trainers
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -28,6 +29,20 @@ SAME_ON_EVERY_RESPONSE = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 HX = {"HX-Request": "true"}
+
+
+def log_in_trainer(client: FlaskClient, **where: object) -> None:
+    """A trainer's session in this client, logged in from `where` (base_url, environ_base)."""
+    trainers.add(client.application.extensions["pixlab.lab"].engine, "mme-durand",
+                 "Classe-2026!")
+    page = client.get("/formateur/connexion", **where).get_data(as_text=True)  # type: ignore[arg-type]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]  # type: ignore[index]
+    # Over HTTPS, Flask-WTF wants the same-origin Referer a browser sends.
+    referer = f"{where.get('base_url', 'http://localhost')}/formateur/connexion"
+    response = client.post("/formateur/connexion", data={
+        "csrf_token": token, "nom": "mme-durand", "mot_de_passe": "Classe-2026!"},
+        headers={"Referer": referer}, **where)  # type: ignore[arg-type]
+    assert response.status_code == 303
 
 
 def not_this_machine() -> str:
@@ -52,7 +67,8 @@ def not_this_machine() -> str:
         ("GET", "/labo/pixlab-ca.pem", {}, 200),
         ("GET", "/page-qui-n-existe-pas", {}, 404),
         ("POST", "/langue", {}, 400),  # no CSRF token
-        ("GET", "/scenarios/formateur", {}, 200),
+        ("GET", "/formateur/connexion", {}, 200),  # a trainer page, from the laptop
+        ("GET", "/scenarios/formateur", {}, 302),  # to the login: no trainer's session yet
     ),
 )
 def test_every_response_carries_the_security_headers(
@@ -201,6 +217,7 @@ def test_the_guard_is_keyed_on_the_path_prefix(path: str, trainer: bool) -> None
 
 
 def test_trainer_pages_answer_the_laptop_itself(client: FlaskClient) -> None:
+    log_in_trainer(client)
     for remote in ("127.0.0.1", "127.4.5.6", "::1", "::ffff:127.0.0.1"):
         page = client.get("/scenarios/formateur", environ_base={"REMOTE_ADDR": remote})
         assert page.status_code == 200, remote
@@ -235,8 +252,9 @@ def test_trainer_pages_refuse_the_class_network_in_clear_and_say_why(
 
 def test_trainer_pages_answer_the_class_network_over_https(client: FlaskClient) -> None:
     pupil = not_this_machine()
-    page = client.get("/scenarios/formateur", base_url="https://192.168.1.10",
-                      environ_base={"REMOTE_ADDR": pupil})
+    where = {"base_url": "https://192.168.1.10", "environ_base": {"REMOTE_ADDR": pupil}}
+    log_in_trainer(client, **where)  # the password crossed the network encrypted
+    page = client.get("/scenarios/formateur", **where)  # type: ignore[arg-type]
     assert page.status_code == 200
     assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
 

@@ -151,6 +151,8 @@ class LabNetwork:
             target = sinks.closed.getsockname()
         else:
             target = sinks.hole.getsockname()
+        if self.world is not None and self.world.latency > 0:
+            time.sleep(self.world.latency)  # a slow network: every connection waits first
         started = time.monotonic()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -162,9 +164,9 @@ class LabNetwork:
             # and that it is PixLab's own client (which the lab never slows down).
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-            if self.world is not None:
-                self.lab.enter_world(port, self.world)
             if hop.state is PortState.OPEN:
+                # Even in the lab's own world: a port's world is only ever the latest one's.
+                self.lab.enter_world(port, self.world or self.lab.world)
                 self.lab.tap.expect_own_client(port)
             try:
                 sock.connect(target)

@@ -61,11 +61,18 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _general_name(name: str) -> x509.GeneralName:
+def _general_names(name: str) -> list[x509.GeneralName]:
+    """The alternative names for a host name, or for an address typed as a server name.
+
+    An address gets an IP entry (RFC 5280: what OpenSSL, Python, Thunderbird and
+    phones check) and the same text as a DNS entry, because some programs
+    (mbsync, older phones) only compare the typed text with DNS entries.
+    """
     try:
-        return x509.IPAddress(ipaddress.ip_address(name))
+        address = ipaddress.ip_address(name)
     except ValueError:
-        return x509.DNSName(name)
+        return [x509.DNSName(name)]
+    return [x509.IPAddress(address), x509.DNSName(str(address))]
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -96,6 +103,11 @@ class CertificateAuthority:
     def ca_pem(self) -> bytes:
         """The CA certificate in PEM, to download or to trust."""
         return self.ca_path.read_bytes()
+
+    @property
+    def ca_der(self) -> bytes:
+        """The CA certificate in DER (a `.crt`), as phones install it."""
+        return self._ca_cert.public_bytes(serialization.Encoding.DER)
 
     def _create_ca(self) -> None:
         self._ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -172,7 +184,7 @@ class CertificateAuthority:
             .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(
-                x509.SubjectAlternativeName([_general_name(n) for n in served.names]),
+                x509.SubjectAlternativeName([g for n in served.names for g in _general_names(n)]),
                 critical=False,
             )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

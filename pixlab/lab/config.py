@@ -39,6 +39,10 @@ class LabConfig:
 
     host: str = "127.0.0.1"
     port_base: int = 10000  # 0: every listener on an ephemeral port (tests)
+    # The usual ports themselves (25, 465, 587, 143, 993, 110, 995), whatever the base.
+    usual_ports: bool = False
+    # The valid certificate also names this machine (its host name and HOSTNAME.local).
+    name_machine: bool = True
     domains: tuple[str, ...] = (DEFAULT_DOMAIN,)
     listeners: tuple[str, ...] = tuple(spec.name for spec in LISTENERS)
     # Login before TLS on 143, 110 and 587. Off: the server refuses, as it should.
@@ -64,7 +68,10 @@ class LabConfig:
     max_line_length: int = 8192
 
     def port_for(self, spec: ListenerSpec) -> int:
-        """The real port of a listener: base + canonical, or 0 (ephemeral) when the base is 0."""
+        """The real port of a listener: base + canonical, 0 (ephemeral) when the base is 0,
+        or the canonical port itself with `usual_ports`."""
+        if self.usual_ports:
+            return spec.port_canonical
         return 0 if self.port_base == 0 else self.port_base + spec.port_canonical
 
     def security(self, spec: ListenerSpec) -> str:

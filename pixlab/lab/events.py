@@ -47,6 +47,7 @@ EVENT_KINDS: dict[str, str] = {
     "message.moved": "a message went to another folder (data: folder, uid, to, new_uid)",
     "message.copied": "a message was copied to a folder (data: folder, uid, to, new_uid)",
     "message.appended": "a client saved a message into a folder (data: folder, uid, size, flags)",
+    "fault.switched": "a trainer switched a live fault on or off (data: workshop, fault, on)",
 }
 
 # What a page embedded in a course page (Pix's embed protocol) told its parent. They go in the

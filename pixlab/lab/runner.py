@@ -24,7 +24,7 @@ from pixlab.lab.pop3 import Pop3Session
 from pixlab.lab.smtp import smtp_session
 from pixlab.lab.store import AccountInfo, MailStore, normalise_address
 from pixlab.lab.tap import Connection, Tap
-from pixlab.lab.tls import LabTls
+from pixlab.lab.tls import LabTls, machine_names, specific_address
 from pixlab.lab.world import World
 
 T = TypeVar("T")
@@ -73,7 +73,9 @@ class Lab:
         self.store = MailStore(self.engine)
         self.events = EventLog(self.engine)
         self.ca = CertificateAuthority(self.data_dir / "tls")
-        self.tls = LabTls(self.ca, World.of(config))
+        self.address = specific_address(config.host)
+        self.machine_names = machine_names() if config.name_machine else ()
+        self.tls = LabTls(self.ca, World.of(config), self.address, self.machine_names)
         self.tap = Tap(self)
         self.connections = ConnectionLimits(config)
         self.lockouts = Lockouts()
@@ -267,17 +269,24 @@ class Lab:
             while len(self._worlds_by_port) > 65536:
                 self._worlds_by_port.popitem(last=False)
 
-    def world_for_peer(self, port: int) -> World:
-        """The world of a connection, from its client's port (the lab's own by default)."""
+    def claim_world(self, port: int) -> World:
+        """The world PixLab's own client entered from this port (the lab's own by default).
+
+        The tap asks only for connections marked by `Tap.expect_own_client`: a real
+        program, on the class network or on the laptop, is always in the lab's world.
+        A registration serves one connection.
+        """
         with self._worlds_lock:
-            return self._worlds_by_port.get(port, self.world)
+            return self._worlds_by_port.pop(port, self.world)
 
     def tls_for(self, world: World) -> LabTls:
         """The TLS side of a world: its certificates, chosen by SNI (cached)."""
         with self._worlds_lock:
             tls = self._tls_by_world.get(world)
             if tls is None:
-                tls = self._tls_by_world[world] = LabTls(self.ca, world)
+                tls = self._tls_by_world[world] = LabTls(
+                    self.ca, world, self.address, self.machine_names
+                )
             return tls
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:

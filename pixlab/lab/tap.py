@@ -88,7 +88,9 @@ class Connection:
     opened_at: float = field(default_factory=time.time)
     tls: bool = False
     account: str | None = None
-    own_client: bool = False  # PixLab's own simulated client, not a program on the network
+    # PixLab's own simulated client; False for a real mail program (Thunderbird, a phone,
+    # curl), on the network or on the laptop. Set by Tap.expect_own_client's mark only.
+    own_client: bool = False
     bytes_in: int = 0
     bytes_out: int = 0
     # Sends now what the server has written so far (see _ServerEnd.flush).
@@ -223,9 +225,12 @@ class _ClientSide(asyncio.Protocol):
         connection_id = secrets.token_hex(6)
         address = (str(peer[0]), int(peer[1]))
         capture = self.tap._new_capture(connection_id, address)
-        world = lab.world_for_peer(address[1])
-        conn = Connection(connection_id, self.spec, address, lab.events, capture, world)
-        conn.own_client = self.tap._is_own_client(address)
+        own_client = self.tap._is_own_client(address)
+        # Only PixLab's client enters a scenario's world: a real program is always in the
+        # lab's own, even one whose port was once a client's.
+        world = lab.claim_world(address[1]) if own_client else lab.world
+        conn = Connection(connection_id, self.spec, address, lab.events, capture, world,
+                          own_client=own_client)
         self.conn = conn
         refusal = lab.connections.admit(conn)
         if refusal:
@@ -233,7 +238,9 @@ class _ClientSide(asyncio.Protocol):
             transport.abort()
             return
         self.tap.active.add(self)
-        conn.record("connection.opened", peer=f"{conn.peer[0]}:{conn.peer[1]}")
+        # `program`: a real mail program (Thunderbird, a phone, curl), not PixLab's own client.
+        conn.record("connection.opened", peer=f"{conn.peer[0]}:{conn.peer[1]}",
+                    program=not own_client)
         self.server = _ServerEnd(self, transport)
         conn.flush = self.server.flush
         self.tap._server_ends.add(self.server)

@@ -27,6 +27,8 @@ class World:
     starttls: bool = True
     certificates: tuple[tuple[str, CertificateKind], ...] = field(default=())
     lockout_after: int = 0
+    # Seconds the network waits before each connection of PixLab's client (a slow network).
+    latency: float = 0.0
 
     @classmethod
     def of(cls, config: LabConfig) -> World:

@@ -127,9 +127,15 @@ class Delivery:
             sock.settimeout(self.timeout)
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-            # The lab must know this connection plays in the scenario's world before it arrives.
+            # The lab must know this connection plays in the scenario's world before it
+            # arrives, and that it is PixLab's own (a scenario's world is for those only).
             self.lab.enter_world(port, world)
-            sock.connect((host, info.port))
+            self.lab.tap.expect_own_client(port)
+            try:
+                sock.connect((host, info.port))
+            except BaseException:
+                self.lab.tap.forget_own_client(port)
+                raise
             smtp = _DeliverySMTP(sock, self.timeout)
             try:
                 smtp.ehlo("mx.expediteur.test")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -70,7 +70,7 @@ from pixlab.scenarios.settings import (
     starting_settings,
 )
 from pixlab.scenarios.storage import Forgetful, storage_subjects
-from pixlab.scenarios.world import names_of, world_of
+from pixlab.scenarios.world import names_of, with_faults, world_of
 
 LEARNER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,38}[a-z0-9])?$")
 ACTIONS = ("test_incoming", "test_outgoing", "fetch", "list", "read", "move", "delete", "send",
@@ -118,6 +118,8 @@ class ScenarioEngine:
         self.client_timeout = client_timeout
         self.judge = Judge(lab, clock)
         self.delivery = Delivery(lab, client_timeout)
+        # The faults a trainer switched on for a learner (by their key): see `with_faults`.
+        self.faults: Callable[[str], Collection[str]] | None = None
 
     # -- scenarios and attempts ------------------------------------------------------
 
@@ -261,11 +263,19 @@ class ScenarioEngine:
         record = self._record(attempt_id)
         scenario = self.scenario(record.slug)
         settings = account_settings(record.state.devices[device_id], record.address)
-        return MailClient(self.lab, settings, self.network(scenario), self.client_timeout)
+        network = self.network(scenario, record.learner)
+        return MailClient(self.lab, settings, network, self.client_timeout)
 
-    def network(self, scenario: Scenario) -> LabNetwork:
-        """The network a device of this scenario sees: its names, its ports, its world."""
-        return LabNetwork(self.lab, names_of(scenario.lab), world_of(scenario.lab))
+    def network(self, scenario: Scenario, learner: str | None = None) -> LabNetwork:
+        """The network a device of this scenario sees: its names, its ports, its world.
+
+        With a learner, the faults switched on for them (a trainer's) are in it.
+        """
+        world, names = world_of(scenario.lab), names_of(scenario.lab)
+        faults = self.faults(learner) if self.faults and learner else ()
+        if faults:
+            world, names = with_faults(world, names, faults)
+        return LabNetwork(self.lab, names, world)
 
     def run(
         self,

@@ -31,7 +31,7 @@ from pixlab.scenarios.matchers import (
     matches_storage,
 )
 from pixlab.scenarios.progress import COMPLETED, JOURNAL_LENGTH, AttemptRecord, AttemptState
-from pixlab.scenarios.schema import Matcher, Scenario, fill, local
+from pixlab.scenarios.schema import PROGRAM_DEVICE, Matcher, Scenario, fill, local
 
 
 class Judge:
@@ -65,6 +65,7 @@ class Judge:
             journal(state, _trace_entry(trace_fact))
         if not record.playing:
             return
+        self._follow_programs(record)
         facts: list[Fact] = list(self._new_events(state))
         if trace_fact is not None:
             facts.append(trace_fact)
@@ -163,6 +164,41 @@ class Judge:
             return None
         return {"source": "mailbox", "account": address, "folder": folder.name, "messages": count,
                 "at": time.time()}
+
+    def _follow_programs(self, record: AttemptRecord) -> None:
+        """Follow the connections on which a real mail program logged in to the attempt's account.
+
+        Thunderbird or a phone on the class network is not PixLab's client: the
+        tap recorded `program: true` when its connection opened (no
+        `Tap.expect_own_client` mark). Its connections are found by their
+        login, then counted from their first event (the TLS handshake before
+        the login included), as the client's are.
+        """
+        state = record.state
+        self.lab.events.flush()
+        with self.lab.events.engine.connect() as conn:
+            logins = conn.execute(
+                select(EventRow.id, EventRow.connection_id)
+                .where(EventRow.account == record.address.lower(),
+                       EventRow.kind == "auth.succeeded",
+                       EventRow.id > state.programs_seen,
+                       EventRow.at >= record.started_at)
+                .order_by(EventRow.id)
+            ).all()
+            if not logins:
+                return
+            state.programs_seen = logins[-1].id
+            new = [row.connection_id for row in logins
+                   if row.connection_id and row.connection_id not in state.connections]
+            if not new:
+                return
+            opened = conn.execute(
+                select(EventRow.connection_id, EventRow.data)
+                .where(EventRow.connection_id.in_(new), EventRow.kind == "connection.opened")
+            ).all()
+        for connection_id, data in opened:
+            if connection_id and _json(data).get("program"):
+                state.connections[connection_id] = [PROGRAM_DEVICE, 0, False]
 
     def _new_events(self, state: AttemptState) -> list[EventFact]:
         """Events recorded since last time on the connections the attempt follows."""

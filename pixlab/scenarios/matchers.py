@@ -25,7 +25,7 @@ from pixlab.scenarios.schema import LAB_DEVICE, Matcher, fill, local
 # a matcher's `data` keys can be checked. tests/test_scenarios_schema.py keeps it
 # in step with EVENT_KINDS.
 EVENT_DATA: dict[str, tuple[str, ...]] = {
-    "connection.opened": ("peer",),
+    "connection.opened": ("peer", "program"),
     "connection.closed": ("bytes_from_client", "bytes_from_server", "seconds"),
     "connection.refused": ("reason", "peer"),
     "tls.established": ("version", "cipher", "sni", "certificate"),
@@ -48,6 +48,7 @@ EVENT_DATA: dict[str, tuple[str, ...]] = {
     "message.moved": ("folder", "uid", "to", "new_uid"),
     "message.copied": ("folder", "uid", "to", "new_uid"),
     "message.appended": ("folder", "uid", "size", "flags"),
+    "fault.switched": ("workshop", "fault", "on"),
 }
 
 # The protocols on which each kind of event can happen (None: any).

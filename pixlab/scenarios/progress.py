@@ -45,6 +45,7 @@ class AttemptState:
     storage: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     downloaded: dict[str, list[str]] = field(default_factory=dict)  # device -> POP3 UIDs fetched
     forgotten: dict[str, list[str]] = field(default_factory=dict)  # device -> UIDs it forgot
+    programs_seen: int = 0  # the last login event looked at for real programs
 
     def to_json(self) -> str:
         """The JSON document stored in the row."""

@@ -56,6 +56,8 @@ PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 DEVICE_ID_RE = SLUG_RE
 LAB_DEVICE = "lab"  # the lab's own deliveries (messages arriving), as a matcher's `device`
+# A real mail program (Thunderbird, a phone) logged in to the attempt's account, as a `device`.
+PROGRAM_DEVICE = "logiciel"
 
 # A server's protocol, security, authentication and the POP3 leave-on-server choices are the
 # client's vocabulary (`pixlab.client.settings`): a file says them with the same words.

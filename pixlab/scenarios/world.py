@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email.policy
 import email.utils
+from collections.abc import Collection
 from email import message_from_string
 from email.message import EmailMessage
+from enum import StrEnum
 
 from pixlab.client.network import HOST_PORTS, NameTable, PortState
 from pixlab.lab.certs import CertificateKind
@@ -29,6 +32,59 @@ def world_of(lab: LabSpec) -> World:
         )),
         lockout_after=lab.lockout_after,
     )
+
+
+class Fault(StrEnum):
+    """A fault a trainer can throw at a class: a change to the learners' world, or account."""
+
+    IMAP_DOWN = "imap-down"
+    POP3_DOWN = "pop3-down"
+    SMTP_DOWN = "smtp-down"
+    PORT_587_FILTERED = "587-filtered"
+    SLOW_NETWORK = "slow-network"
+    CERTIFICATE_EXPIRED = "certificate-expired"
+    CERTIFICATE_WRONG_NAME = "certificate-wrong-name"
+    MAILBOX_FULL = "mailbox-full"
+    PASSWORD_CHANGED = "password-changed"
+
+
+# The faults on the account itself (the mail store): real mail programs meet them too.
+ACCOUNT_FAULTS = frozenset({Fault.MAILBOX_FULL, Fault.PASSWORD_CHANGED})
+SLOW_NETWORK_SECONDS = 2.0
+_DOWN_PORTS = {Fault.IMAP_DOWN: (143, 993), Fault.POP3_DOWN: (110, 995),
+               Fault.SMTP_DOWN: (25, 465, 587)}
+_CERTIFICATES = {Fault.CERTIFICATE_EXPIRED: CertificateKind.EXPIRED,
+                 Fault.CERTIFICATE_WRONG_NAME: CertificateKind.OTHER_NAME}
+
+
+def with_faults(world: World, names: NameTable, faults: Collection[str]) -> tuple[World, NameTable]:
+    """The world and the names a learner's devices meet while some faults are on.
+
+    A server down refuses connections on its ports, port 587 filtered times out,
+    a slow network waits before each connection, and a certificate fault gives
+    every name of the scenario that certificate. The other faults are on the
+    account (see ACCOUNT_FAULTS) and change nothing here.
+    """
+    active = {Fault(f) for f in faults if f in Fault.__members__.values()}
+    if not active - ACCOUNT_FAULTS:
+        return world, names
+    hosts = {host: dict(ports) for host, ports in names.hosts.items()}
+    for fault, ports in _DOWN_PORTS.items():
+        if fault in active:
+            for states in hosts.values():
+                states.update({p: PortState.CLOSED for p in ports if p in states})
+    if Fault.PORT_587_FILTERED in active:
+        for states in hosts.values():
+            if 587 in states and states[587] is PortState.OPEN:
+                states[587] = PortState.FILTERED
+    certificates = dict(world.certificates)
+    for fault, kind in _CERTIFICATES.items():
+        if fault in active:
+            certificates.update({host: kind for host in hosts})
+    latency = SLOW_NETWORK_SECONDS if Fault.SLOW_NETWORK in active else world.latency
+    changed = dataclasses.replace(world, certificates=tuple(sorted(certificates.items())),
+                                  latency=latency)
+    return changed, NameTable(hosts)
 
 
 def default_ports(host: str) -> dict[int, PortState]:

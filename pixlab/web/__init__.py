@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,24 @@ from flask_wtf.csrf import CSRFProtect
 
 from pixlab.lab.runner import Lab
 from pixlab.typography import LANGUAGES
-from pixlab.web import embed, errors, lab_pages, mail, sandbox, scenario_player, scenarios, security
+from pixlab.web import (
+    embed,
+    errors,
+    lab_pages,
+    limits,
+    mail,
+    real_programs,
+    sandbox,
+    scenario_player,
+    scenarios,
+    security,
+    workshops,
+)
 from pixlab.web.context import resource_dir
 
 csrf = CSRFProtect()
+# The settings a deployment may give in the environment, as PIXLAB_<name>.
+ENVIRONMENT_SETTINGS = ("RETENTION_DAYS", *limits.DEFAULTS)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = None) -> Flask:
@@ -34,6 +50,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
         BABEL_TRANSLATION_DIRECTORIES=str(resource_dir("translations")),
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
+        # Only a trainer's session is permanent: it ends after 12 hours.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         # A learner may keep a page open through a whole lesson: the CSRF token
         # lives as long as the session rather than one hour.
         WTF_CSRF_TIME_LIMIT=None,
@@ -45,19 +63,23 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
         # Empty: nobody else may frame PixLab.
         EMBED_ORIGINS=os.environ.get("PIXLAB_EMBED_ORIGINS", ""),
     )
+    _settings_from_environment(app)
     if test_config is not None:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(Path(app.config["DATA_DIR"]))
     app.extensions["pixlab.lab"] = lab
 
+    # First the guard of the trainer pages: a request it refuses is answered before
+    # anything reads its form (CSRF, throttles).
+    security.init_app(app)
     Babel(app, locale_selector=_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     csrf.init_app(app)
     app.after_request(_vary_on_htmx)
 
-    security.init_app(app)
     embed.configure(app)
+    limits.init_app(app)
     app.register_blueprint(lab_pages.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(mail.bp)
@@ -65,9 +87,24 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     # The same player, without the site's header, for a course page's iframe.
     app.register_blueprint(scenarios.bp, name=embed.EMBED_NAME,
                            url_prefix=embed.EMBED_PREFIX.rstrip("/"))
+    app.register_blueprint(real_programs.bp)
     scenario_player.init_app(app)
+    workshops.init_app(app)
     errors.init_app(app)
     return app
+
+
+def _settings_from_environment(app: Flask) -> None:
+    # PIXLAB_RETENTION_DAYS=60, PIXLAB_RATELIMIT_JOIN="30 per minute",
+    # PIXLAB_RATELIMIT_STORAGE_URI=redis://…: read as JSON when they are, else as text.
+    for key in ENVIRONMENT_SETTINGS:
+        value = os.environ.get(f"PIXLAB_{key}")
+        if value is None:
+            continue
+        try:
+            app.config[key] = json.loads(value)
+        except ValueError:
+            app.config[key] = value
 
 
 def _locale() -> str:

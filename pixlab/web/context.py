@@ -7,13 +7,15 @@ from here, never from `pixlab.web` itself, so nothing imports its importer back.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
 
-from flask import current_app, request
+from flask import current_app, request, url_for
 
 from pixlab.lab.runner import Lab
 from pixlab.typography import LANGUAGES
 
-__all__ = ["LANGUAGES", "current_lab", "resource_dir", "wants_fragment"]
+__all__ = ["LANGUAGES", "current_lab", "public_url", "resource_dir", "wants_fragment"]
 
 
 def resource_dir(name: str) -> Path:
@@ -40,3 +42,16 @@ def wants_fragment() -> bool:
         and headers.get("HX-Boosted") != "true"
         and headers.get("HX-History-Restore-Request") != "true"
     )
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL for another device to open (a pupil's phone, a QR code).
+
+    On the address `pixlab serve` announced (`PUBLIC_URL`), not the one this
+    page was asked by: a trainer on the laptop itself may use 127.0.0.1, which
+    no pupil's device reaches.
+    """
+    public = current_app.config.get("PUBLIC_URL")
+    if public:
+        return urljoin(public, url_for(endpoint, **values))
+    return url_for(endpoint, _external=True, **values)

@@ -165,8 +165,8 @@ class EmbeddableSessionInterface(SecureCookieSessionInterface):
         return "None" if cross_site_cookie() else super().get_cookie_samesite(app)
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        """Secure whenever SameSite=None (browsers refuse it otherwise)."""
-        return cross_site_cookie() or super().get_cookie_secure(app)
+        """Secure over HTTPS, and whenever SameSite=None (browsers refuse it otherwise)."""
+        return cross_site_cookie() or request.is_secure or super().get_cookie_secure(app)
 
     def get_cookie_partitioned(self, app: Flask) -> bool:
         """Partitioned (CHIPS): the cookie of one course site is not another's."""

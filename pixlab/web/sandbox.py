@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from pixlab.web import labels, learners, settings_form, testing
 from pixlab.web.context import current_lab, wants_fragment
+from pixlab.web.limits import throttle
 from pixlab.web.program_messages import program_label, program_markup
 
 bp = Blueprint("sandbox", __name__, url_prefix="/bac-a-sable")
@@ -40,6 +41,7 @@ def home() -> ResponseReturnValue:
 
 
 @bp.post("/commencer")
+@throttle("RATELIMIT_START")
 def start() -> ResponseReturnValue:
     """A new anonymous learner, with a lab account and a first device."""
     lab = current_lab()
@@ -50,6 +52,7 @@ def start() -> ResponseReturnValue:
 
 
 @bp.post("/reprendre")
+@throttle("RATELIMIT_RESUME")
 def resume() -> ResponseReturnValue:
     """Continue with a resume code typed on another computer or phone."""
     if current_lab() is None or learners.resume_learner(request.form.get("code", "")) is None:

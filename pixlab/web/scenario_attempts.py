@@ -54,6 +54,7 @@ def engine() -> ScenarioEngine:
         dirs = configured_dirs(current_app.config.get("SCENARIOS_DIRS", ()))
         timeout = float(current_app.config.get("SANDBOX_CLIENT_TIMEOUT", DEFAULT_TIMEOUT))
         found = ScenarioEngine(lab, load_catalogue(dirs), client_timeout=timeout)
+        found.faults = current_app.extensions.get("pixlab.scenario_faults")  # a workshop's
         current_app.extensions[ENGINE_KEY] = found
     assert isinstance(found, ScenarioEngine)
     return found

@@ -16,6 +16,7 @@ from pixlab.web import (
 )
 from pixlab.web.context import current_lab, wants_fragment
 from pixlab.web.mail import CHANGED_EVENT
+from pixlab.web.workshops import trainer_required
 
 bp = Blueprint("scenarios", __name__, url_prefix="/scenarios")
 
@@ -38,6 +39,7 @@ def catalogue() -> ResponseReturnValue:
 
 
 @bp.get("/formateur")
+@trainer_required
 def trainer() -> ResponseReturnValue:
     """For trainers: the broken files and what to fix, and the mistakes worth a word."""
     if current_lab() is None:

@@ -1,0 +1,56 @@
+"""Throttles per client address (Flask-Limiter): joining a workshop, resuming, starting a
+sandbox, a trainer's login.
+
+One configuration for the whole app: in-memory counters by default, or a shared
+store for several processes with `RATELIMIT_STORAGE_URI` (for example
+`redis://…`, or `PIXLAB_RATELIMIT_STORAGE_URI` in the environment). Each limit
+is a setting too (`RATELIMIT_JOIN`, …). A learner over a limit gets a page in
+French that says how long to wait, with the status 429 and `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app, render_template
+from flask.typing import ResponseReturnValue
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+
+DEFAULTS = {
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_JOIN": "20 per minute",  # joining a workshop, from one address
+    "RATELIMIT_RESUME": "10 per minute",  # typing a resume code (sandbox or workshop)
+    "RATELIMIT_START": "20 per minute",  # starting a new sandbox learner
+    "RATELIMIT_LOGIN": "5 per minute",  # a trainer's login attempts
+}
+
+limiter = Limiter(get_remote_address)
+
+
+def init_app(app: Flask) -> None:
+    """Configure the throttles and their 429 page."""
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    limiter.init_app(app)
+    app.register_error_handler(RateLimitExceeded, _too_many)
+
+
+def throttle(setting: str) -> Callable[[Callable[..., ResponseReturnValue]],
+                                       Callable[..., ResponseReturnValue]]:
+    """Limit a view's POSTs per client address by the named setting ("RATELIMIT_JOIN")."""
+    return limiter.limit(lambda: str(current_app.config[setting]), methods=["POST"],
+                         scope=setting)
+
+
+def _too_many(error: RateLimitExceeded) -> ResponseReturnValue:
+    current = limiter.current_limit
+    wait = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    response = current_app.make_response(
+        (render_template("errors/error.html", kind="429", wait=wait), 429)
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
