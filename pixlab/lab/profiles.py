@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 # Port 25 is for other servers, never for a pupil's program.
 PROGRAM_LISTENERS = ("imaps", "imap", "pop3s", "pop3", "smtps", "submission")
 # What Thunderbird's autoconfig calls each security.
-SOCKET_TYPES = {"tls": "SSL", "starttls": "STARTTLS", "plain": "plain"}
+SOCKET_TYPES = {"tls": "SSL", "starttls": "STARTTLS", "none": "plain"}
 PROFILE_MIME_TYPE = "application/x-apple-aspen-config"
 _PROFILE_NAMESPACE = uuid.UUID("6f1d2a4e-4f1b-4c55-9a53-0c6b1f7d9e21")
 
@@ -47,7 +47,7 @@ class ServedServer:
     host: str
     port: int
     canonical: int  # the usual port of this service (993)
-    security: str  # "tls", "starttls" or "plain"
+    security: str  # "tls", "starttls" or "none", the client's words
 
     @property
     def incoming(self) -> bool:

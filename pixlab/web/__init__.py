@@ -20,6 +20,7 @@ from pixlab.web import (
     embed,
     errors,
     lab_pages,
+    labels,
     limits,
     mail,
     real_programs,
@@ -75,6 +76,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     security.init_app(app)
     Babel(app, locale_selector=_locale)
     app.jinja_env.globals["get_locale"] = get_locale
+    # "Sécurité de la connexion" in the vocabulary's one set of words, for every template.
+    app.jinja_env.globals["security_labels"] = labels.SECURITY_LABELS
     csrf.init_app(app)
     app.after_request(_vary_on_htmx)
 

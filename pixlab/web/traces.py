@@ -28,6 +28,7 @@ from flask_babel import lazy_gettext as _l
 from pixlab.client.errors import CATALOGUE
 from pixlab.client.settings import AccountSettings, ServerSettings
 from pixlab.client.trace import Trace
+from pixlab.web.labels import SECURITY_LABELS
 from pixlab.web.program_messages import ProgramMessage, what_program_shows
 
 if TYPE_CHECKING:
@@ -56,11 +57,6 @@ STEP_HELP = {
     "auth": _l("Le logiciel donne le nom d'utilisateur et le mot de passe."),
     "mailbox": _l("Le logiciel regarde les dossiers et les messages."),
     "send": _l("Le message part vers le serveur."),
-}
-SECURITY_LABELS = {
-    "none": _l("Aucun chiffrement"),
-    "starttls": _l("STARTTLS"),
-    "tls": _l("SSL/TLS"),
 }
 SIDE_LABELS = {
     "imap": _l("Serveur entrant (IMAP)"),
