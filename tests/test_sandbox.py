@@ -687,6 +687,34 @@ def test_sending_out_of_the_lab_is_refused_and_explained(learner: Learner) -> No
     assert "aucun message ne sort du labo" in response.text
 
 
+def test_the_from_field_is_checked_by_the_server_and_reply_to_travels(
+    learner: Learner, sandbox: Flask
+) -> None:
+    device = learner.devices[0]
+    learner.settings(device, action="save")
+    form = learner.page(f"/bac-a-sable/appareils/{device}/ecrire")
+    assert parse(form).labels >= {"sender", "to", "reply_to", "subject", "body"}
+    assert f'value="{learner.address}"' in form  # "De" starts with the account's address
+    bad = learner.post(f"/bac-a-sable/appareils/{device}/ecrire", to=learner.address,
+                       sender="pas une adresse", subject="x", body="?")
+    assert bad.status_code == 422 and "Écris une seule adresse" in bad.text
+    lab = lab_of(sandbox)
+    boss = learner.address.replace("@", "-directrice@")
+    lab.store.create_account(boss, "Bureau-2026")
+    refused = learner.post(f"/bac-a-sable/appareils/{device}/ecrire", to=learner.address,
+                           sender=f"La directrice <{boss}>", subject="Faux", body="?")
+    # Thunderbird's smtp.sender_refused, around the server's own refusal.
+    assert "Le serveur e-mail a répondu\xa0: 553 5.7.1" in refused.text
+    assert "Sender address rejected: not owned by user" in refused.text
+    assert "Faux" not in inbox_subjects(lab, learner.address)
+    sent = learner.post(f"/bac-a-sable/appareils/{device}/ecrire", to=learner.address,
+                        reply_to=f"Secrétariat <{boss}>", subject="Avec réponse", body="!")
+    assert "Courrier envoyé avec succès" in sent.text
+    delivered = [e for e in lab.events.for_account(learner.address)
+                 if e.kind == "message.delivered"]
+    assert delivered and delivered[-1].data["reply_to"] == boss.lower()
+
+
 # -- persistence and languages ------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pixlab.client.errors import ClientError, classify
@@ -168,13 +168,20 @@ class MailClient:
                 trace.result["deleted"] = uid
         return self._finished(trace)
 
-    def send(self, to: list[str], subject: str, body: str) -> Trace:
-        """Send a message by SMTP, then keep a copy in Sent when the incoming server is IMAP."""
-        message = self._compose(to, subject, body)
+    def send(self, to: list[str], subject: str, body: str, sender: str = "",
+             reply_to: str = "") -> Trace:
+        """Send a message by SMTP, then keep a copy in Sent when the incoming server is IMAP.
+
+        `sender` is the "De" address typed in the compose window (the account's by
+        default): like Thunderbird, the program gives it both as the From header and
+        as the envelope's MAIL FROM. `reply_to` fills "Répondre à".
+        """
+        message = self._compose(to, subject, body, sender, reply_to)
         raw = message.as_bytes(policy=email.policy.SMTP)
+        envelope_from = parseaddr(sender)[1] if sender else ""
         with self._operation("send", self.settings.outgoing) as (trace, _):
             with self._smtp(trace) as smtp, trace.step("send", recipients=list(to)):
-                refused = smtp.sendmail(self.settings.address, to, raw)
+                refused = smtp.sendmail(envelope_from or self.settings.address, to, raw)
                 trace.result["refused"] = {k: list(v) for k, v in refused.items()}
         trace = self._finished(trace)
         if trace.ok and self.settings.incoming.protocol == "imap":
@@ -486,10 +493,13 @@ class MailClient:
         except Exception:
             return None
 
-    def _compose(self, to: list[str], subject: str, body: str) -> EmailMessage:
+    def _compose(self, to: list[str], subject: str, body: str, sender: str = "",
+                 reply_to: str = "") -> EmailMessage:
         message = EmailMessage()
-        message["From"] = self.settings.address
+        message["From"] = sender or self.settings.address
         message["To"] = ", ".join(to)
+        if reply_to:
+            message["Reply-To"] = reply_to
         message["Subject"] = subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=self.settings.address.rpartition("@")[2])

@@ -32,7 +32,8 @@ EVENT_KINDS: dict[str, str] = {
     "tls.failed": "the TLS handshake failed or never came (data: reason)",
     "auth.succeeded": "a login worked (data: mechanism, cleartext)",
     "auth.failed": "a login was refused (data: mechanism, cleartext, reason)",
-    "message.delivered": "a message was stored in a mailbox (data: folder, uid, size, via)",
+    "message.delivered": "a message was stored in a mailbox "
+                         "(data: folder, uid, size, via, reply_to)",
     "message.rejected": "a message was refused (data: recipient, reason)",
     "message.retrieved": "a client downloaded a message's body (data: folder, uid)",
     "message.deleted": "a message was removed for good (data: folder, uid)",

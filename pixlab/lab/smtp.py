@@ -10,12 +10,14 @@ own hooks, with Postfix's replies.
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import inspect
 import re
 import secrets
 import time
 from datetime import UTC, datetime
-from email.utils import format_datetime, parseaddr
+from email.parser import BytesHeaderParser
+from email.utils import format_datetime, getaddresses, parseaddr
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
@@ -311,6 +313,7 @@ class _Delivery:
                     self._full(account, usage, len(raw))
                     return R.SMTP_MAILBOX_FULL.format(address=account.address)
         via = "submission" if self.conn.listener.submission else "mx"
+        reply_to = _reply_to(content)
         for account in accounts:
             try:
                 message = self.lab.store.append(account, "INBOX", raw)
@@ -326,6 +329,7 @@ class _Delivery:
                 size=message.size,
                 via=via,
                 authenticated=server.account is not None,
+                reply_to=reply_to,
             )
         return R.SMTP_QUEUED.format(queue_id=queue_id)
 
@@ -356,6 +360,16 @@ class _Delivery:
             f"\tby {self.conn.world.server_name} (PixLab) with {kind} id {queue_id};\r\n"
             f"\t{when}\r\n"
         ).encode("utf-8", "replace")
+
+
+def _reply_to(content: bytes) -> str:
+    """The addresses of a message's Reply-To header, lower-cased ("" without one)."""
+    header_end = content.find(b"\r\n\r\n")
+    head = content if header_end < 0 else content[:header_end + 2]
+    parsed = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+    values = parsed.get_all("Reply-To") or []
+    addresses = [a.lower() for _, a in getaddresses([str(v) for v in values]) if a]
+    return ", ".join(addresses)[:320]
 
 
 # aiosmtpd reads handle_EHLO's signature at every new session, to tell its old

@@ -290,6 +290,8 @@ class ScenarioEngine:
         to: Sequence[str] = (),
         subject: str = "",
         body: str = "",
+        sender: str = "",
+        reply_to: str = "",
     ) -> Outcome:
         """Run one operation of a device's mail program and judge what it did.
 
@@ -319,7 +321,7 @@ class ScenarioEngine:
             "move": lambda: client.move(folder, uid or 0, target or ""),
             "delete": lambda: client.delete(folder, uid or 0),
             "create_folder": lambda: client.create_folder(target or ""),
-            "send": lambda: client.send(list(to), subject, body),
+            "send": lambda: client.send(list(to), subject, body, sender, reply_to),
         }
         if action == "fetch" and local is None and settings["incoming.protocol"] == "pop3":
             raise ValueError("POP3 downloads into the device's storage: pass `local`")

@@ -33,7 +33,7 @@ EVENT_DATA: dict[str, tuple[str, ...]] = {
     "auth.succeeded": ("mechanism", "cleartext", "command"),
     "auth.failed": ("mechanism", "cleartext", "reason", "user", "command"),
     "message.delivered": ("recipient", "sender", "folder", "uid", "size", "via",
-                          "authenticated"),
+                          "authenticated", "reply_to"),
     "message.rejected": ("recipient", "reason"),
     "message.retrieved": ("folder", "uid", "size", "section", "partial"),
     "message.deleted": ("folder", "uid"),

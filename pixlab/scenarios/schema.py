@@ -403,6 +403,9 @@ class Step:
     to: tuple[str, ...] = field(default=(), metadata=doc("send: the recipients"))
     subject: str = field(default="Test", metadata=doc("send: the subject"))
     body: str = field(default="Bonjour.", metadata=doc("send: the text"))
+    sender: str = field(default="", metadata=doc(
+        "send: the \"De\" address typed in the compose window (the account's by default)"))
+    reply_to: str = field(default="", metadata=doc("send: the \"Répondre à\" address"))
     expect_ok: bool | None = field(default=None, metadata=doc(
         "the operation must succeed (true) or fail (false)"))
     expect_error: str | None = field(default=None, metadata=doc(

@@ -95,6 +95,7 @@ def _play_step(
         attempt_id, device, step.do or "", local=locals_[device], folder=step.folder, uid=uid,
         target=step.target, to=[fill(t, values) for t in step.to],
         subject=fill(step.subject, values), body=fill(step.body, values),
+        sender=fill(step.sender, values), reply_to=fill(step.reply_to, values),
     )
 
 

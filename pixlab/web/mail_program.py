@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.message import EmailMessage
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
@@ -364,12 +364,21 @@ class Draft:
     subject: str = ""
     body: str = ""
     errors: dict[str, str] = field(default_factory=dict)
+    # "De" as typed (blank: the account's address) and "Répondre à" (blank: none).
+    sender: str = ""
+    reply_to: str = ""
 
 
 def read_draft(form: MultiDict[str, str]) -> Draft:
     """The compose form, checked only for what cannot be sent at all."""
     draft = Draft(form.get("to", "").strip(), form.get("subject", "").strip(),
-                  form.get("body", ""))
+                  form.get("body", ""), sender=form.get("sender", "").strip(),
+                  reply_to=form.get("reply_to", "").strip())
+    for name in ("sender", "reply_to"):
+        typed = getattr(draft, name)
+        if typed and (len(typed) > 320 or "@" not in parseaddr(typed)[1]
+                      or any(c in typed for c in "\r\n")):
+            draft.errors[name] = _("Écris une seule adresse, par exemple nom@exemple.fr.")
     if not draft.to:
         draft.errors["to"] = program_text("smtp.no_recipients", lang()) or _(
             "Indique au moins un destinataire."
@@ -404,11 +413,14 @@ def send_draft(lab: Lab, learner: LearnerInfo, device: DeviceInfo, draft: Draft)
     """Send by SMTP; a POP3 device keeps its own copy in its Sent folder. Returns the trace id."""
     client = client_for(lab, learner, device)
     to = recipients(draft)
-    trace = client.send(to, draft.subject, draft.body)
+    trace = client.send(to, draft.subject, draft.body, draft.sender, draft.reply_to)
     data = snapshot(trace, lab, client.settings, client.settings.outgoing, client.timeout)
     if trace.ok and device.incoming.protocol == "pop3":
         copy = EmailMessage()
-        copy["From"], copy["To"], copy["Subject"] = learner.address, ", ".join(to), draft.subject
+        copy["From"] = draft.sender or learner.address
+        copy["To"], copy["Subject"] = ", ".join(to), draft.subject
+        if draft.reply_to:
+            copy["Reply-To"] = draft.reply_to
         copy["Date"] = formatdate()
         copy["Message-ID"] = trace.result.get("message_id", "")
         copy.set_content(draft.body)

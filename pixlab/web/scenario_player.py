@@ -154,9 +154,10 @@ class ObservedClient(MailClient):
         """Create a folder on the server, judged."""
         return self._seen(super().create_folder(name))
 
-    def send(self, to: list[str], subject: str, body: str) -> Trace:
+    def send(self, to: list[str], subject: str, body: str, sender: str = "",
+             reply_to: str = "") -> Trace:
         """Send a message, judged."""
-        return self._seen(super().send(to, subject, body))
+        return self._seen(super().send(to, subject, body, sender, reply_to))
 
 
 def _spec_of(device: DeviceInfo) -> tuple[Attempt, DeviceSpec] | None:
