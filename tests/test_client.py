@@ -141,6 +141,11 @@ def locked_out(lab: Lab) -> Trace:
     return MailClient(lab, account()).test_incoming()  # the right password, too late
 
 
+def with_two_step(lab: Lab) -> Trace:
+    lab.app_passwords.set_two_step(ADDRESS, True)
+    return MailClient(lab, account()).test_incoming()  # the account's own password
+
+
 def with_certificate(kind: CertificateKind) -> dict[str, object]:
     return {"certificates": {f"pop.{DOMAIN}": kind}}
 
@@ -163,6 +168,8 @@ CASES = (
     Case("wrong_credentials", "auth", "-ERR [AUTH] Authentication failed.",
          incoming(POP3S.changed(username="eleve"))),
     Case("account_locked", "auth", "Account locked", locked_out, {"lockout_after": 3}),
+    Case("app_password_required", "auth", "-ERR [AUTH] Application-specific password required",
+         with_two_step),
     Case("encrypted_password_unsupported", "auth", "ClientError",
          incoming(POP3S.changed(auth=Auth.ENCRYPTED))),
     Case("authentication_missing", "mailbox", "Log in first",

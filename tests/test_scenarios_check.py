@@ -37,7 +37,8 @@ EXPECTED_ERRORS: dict[str, str | re.Pattern[str]] = {
                    "this in this scenario's lab (port 143 is closed or filtered on every host "
                    "name)",
     "data-typo": "objectives[1].when.data.mecanism: 'auth.succeeded' events have no 'mecanism' "
-                 "— did you mean 'mechanism'? (they have mechanism, cleartext, command)",
+                 "— did you mean 'mechanism'? (they have mechanism, cleartext, command, "
+                 "app_login, app)",
     "field-for-traces": "objectives[1].when.ok: 'ok' does not apply to event matchers — remove "
                         "it",
     "host-outside-lab": "lab.hosts[1].name: 'imap.autre-lycee.test' cannot be in this lab: use "

@@ -266,3 +266,32 @@ def test_a_scenario_device_is_set_written_from_and_named_only_in_its_player(
     writing = player.get(f"{base}?ecrire=ordinateur")
     assert f'action="{base}/appareils/ordinateur/ecrire"' in writing
     assert "Relever le courrier<span class=\"visually-hidden\"> (Ordinateur familial)" in page
+
+
+def test_the_account_page_makes_an_application_password_shown_once_that_the_lab_accepts(
+    player: Player,
+) -> None:
+    slug = "validation-en-deux-etapes"
+    page = player.start(slug)
+    assert 'id="compte"' in page and "Page de réinitialisation" not in page
+    # The program's usual password is refused with Gmail's words.
+    refused = player.post(f"/scenarios/{slug}/appareils/ordinateur/reglages",
+                          {"action": "test-incoming"}, headers={"HX-Request": "true"})
+    assert "Application-specific password required" in refused.get_data(as_text=True)
+    made = player.post(f"/scenarios/{slug}/compte/mot-de-passe-d-application",
+                       {"logiciel": "Thunderbird <b>"})
+    assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
+    text = made.get_data(as_text=True)
+    shown = re.search(r'id="mot-de-passe-application">([a-z ]{19})</code>', text)
+    assert shown and "Thunderbird &lt;b&gt;" in text
+    later = player.get(f"/scenarios/{slug}")
+    assert shown.group(1) not in later and "Thunderbird &lt;b&gt;" in later  # shown once
+    tested = player.post(f"/scenarios/{slug}/appareils/ordinateur/reglages",
+                         {"password": shown.group(1), "action": "test-incoming"},
+                         headers={"HX-Request": "true"})
+    assert "Application-specific" not in tested.get_data(as_text=True)
+    assert 'class="objective met" id="objectif-reception"' in player.get(f"/scenarios/{slug}")
+    # Without the page's CSRF token, nothing is made.
+    forged = player.client.post(f"/scenarios/{slug}/compte/mot-de-passe-d-application",
+                                data={"logiciel": "x"})
+    assert forged.status_code in (400, 403)

@@ -242,6 +242,19 @@ CATALOGUE: dict[str, Entry] = {
         "Vérifie l'adresse du destinataire.",
         "Check the recipient's address.",
     ),
+    "app_password_required": _e(
+        "login_failed",
+        "Ce compte a la validation en deux étapes : le serveur refuse son mot de passe "
+        "habituel dans un logiciel de messagerie. Il attend un mot de passe d'application, "
+        "fabriqué pour ce logiciel sur la page du compte.",
+        "This account has two-step verification: the server refuses its usual password in a "
+        "mail program. It expects an application password, made for this program on the "
+        "account's page.",
+        "Sur la page de ton compte, crée un mot de passe d'application, puis tape-le dans le "
+        "logiciel à la place de ton mot de passe habituel.",
+        "On your account's page, create an application password, then type it in the program "
+        "instead of your usual password.",
+    ),
     "sender_refused": _e(
         "sender_refused",
         "Le serveur refuse que tu envoies au nom d'une autre adresse que la tienne.",
@@ -324,6 +337,7 @@ def _is_tls_port(hop: Hop | None) -> bool:
 
 # What servers say, matched in order (Dovecot's and Postfix's wording, as the lab speaks it).
 _REPLIES: tuple[tuple[str, str], ...] = (
+    ("Application-specific password required", "app_password_required"),  # Gmail's words
     ("locked", "account_locked"),
     ("PRIVACYREQUIRED", "login_refused_before_tls"),
     ("Plaintext authentication disallowed", "login_refused_before_tls"),
@@ -401,6 +415,7 @@ def program_quote(key: str, protocol: str) -> Quote | None:
         "cleartext_not_confirmed": Quote("setup.insecure.no_encryption", (), (("server", "host"),)),
         "wrong_credentials": Quote("login.failed", ("host", "user")),
         "account_locked": Quote("login.failed", ("host", "user")),
+        "app_password_required": Quote("login.failed", ("host", "user")),
         "encrypted_password_unsupported": Quote(
             words["encrypted_password_unsupported"], ("host",)
         ),

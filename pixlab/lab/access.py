@@ -7,11 +7,14 @@ runner, so the runner can import the servers and not the other way round.
 from __future__ import annotations
 
 import asyncio
+import secrets
+import threading
 import time
 from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING
 
 from pixlab.lab.config import LabConfig
+from pixlab.lab.passwords import hash_password, verify_password
 from pixlab.lab.store import normalise_address
 
 if TYPE_CHECKING:
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class LoginRefused(Exception):
-    """A login the lab said no to; `reason` is "credentials", "locked" or "busy".
+    """A login the lab said no to; `reason` is "credentials", "locked", "busy" or "app_password".
 
     `delay` is how many seconds the server waits before it answers (see `FailureDelays`).
     """
@@ -152,3 +155,77 @@ class FailureDelays:
     def _count(self, key: tuple[str, str], now: float) -> int:
         count, at = self._failures.get(key, (0, now))
         return 0 if now - at > self.FORGET_AFTER else count
+
+
+class AppPasswords:
+    """Two-step verification on some accounts, and the application passwords made for them.
+
+    An account with two-step verification refuses its own password to a mail
+    program: the program must give an application password, made on the
+    account's web page, as Google's and Microsoft's accounts do. Each is
+    kept as a salted hash and shown once, when it is made; changing the
+    account's password revokes them all (Google does the same).
+
+    This lives in the lab's memory, as `Lockouts` does: a scenario switches it
+    on for one learner's account at the start of each attempt.
+    """
+
+    LETTERS = "abcdefghijklmnopqrstuvwxyz"
+    MAX_PER_ACCOUNT = 20
+
+    def __init__(self) -> None:
+        # address -> [(label, hash, created_at)], for the accounts with two-step verification.
+        self._accounts: dict[str, list[tuple[str, str, float]]] = {}
+        self._lock = threading.Lock()
+
+    def set_two_step(self, address: str, on: bool) -> None:
+        """Switch two-step verification on (with no application password yet) or off."""
+        address = normalise_address(address)
+        with self._lock:
+            self._accounts.pop(address, None)
+            if on:
+                self._accounts[address] = []
+
+    def two_step(self, address: str) -> bool:
+        """Whether this account has two-step verification on."""
+        return normalise_address(address) in self._accounts
+
+    def create(self, address: str, label: str) -> str:
+        """A new application password for a program, as shown once: four groups of four letters.
+
+        Raises:
+            KeyError: the account has no two-step verification.
+        """
+        address = normalise_address(address)
+        password = "".join(secrets.choice(self.LETTERS) for _ in range(16))
+        stored = hash_password(password)
+        with self._lock:
+            kept = self._accounts[address]
+            kept.append((label.strip()[:60] or "?", stored, time.time()))
+            del kept[: -self.MAX_PER_ACCOUNT]
+        return " ".join(password[i:i + 4] for i in range(0, 16, 4))
+
+    def verify(self, address: str, password: str) -> str | None:
+        """The label of the application password given (spaces ignored), or None."""
+        typed = password.replace(" ", "").lower()
+        if len(typed) != 16:
+            return None
+        with self._lock:
+            kept = list(self._accounts.get(normalise_address(address), ()))
+        for label, stored, _ in kept:
+            if verify_password(typed, stored):
+                return label
+        return None
+
+    def labels(self, address: str) -> list[tuple[str, float]]:
+        """The programs an application password was made for, and when (never the passwords)."""
+        with self._lock:
+            return [(label, at) for label, _, at in self._accounts.get(
+                normalise_address(address), ())]
+
+    def revoke_all(self, address: str) -> None:
+        """The account's password changed: every application password stops working."""
+        with self._lock:
+            kept = self._accounts.get(normalise_address(address))
+            if kept is not None:
+                kept.clear()

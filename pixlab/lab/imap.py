@@ -54,6 +54,7 @@ from pixlab.lab.session import LineTooLong, SessionEnd
 _REFUSALS = {
     "credentials": R.IMAP_AUTH_FAILED,
     "locked": R.IMAP_ACCOUNT_LOCKED,
+    "app_password": R.IMAP_APP_PASSWORD_REQUIRED,
     "busy": R.IMAP_TOO_MANY_CONNECTIONS,
 }
 

@@ -20,6 +20,7 @@ MAX_BAD_COMMANDS = 10
 _REFUSALS = {
     "credentials": R.POP3_AUTH_FAILED,
     "locked": R.POP3_ACCOUNT_LOCKED,
+    "app_password": R.POP3_APP_PASSWORD_REQUIRED,
     "busy": R.POP3_IN_USE,
 }
 AUTHORIZATION, TRANSACTION = "authorization", "transaction"

@@ -14,6 +14,14 @@ SMTP_AUTH_NOT_ENABLED = "503 5.5.1 Error: authentication not enabled"
 SMTP_AUTH_FAILED = "535 5.7.8 Error: authentication failed: authentication failure"
 SMTP_ACCOUNT_LOCKED = "535 5.7.8 Error: account locked after too many failed logins"
 SMTP_AUTH_TOO_MANY = "421 4.7.0 Error: too many connections for this account"
+# Two-step verification on, the account's own password given: Gmail's replies, word for word
+# (its IMAP and SMTP texts as mail programs reported them in mutt-wizard issue 831, himalaya
+# issue 58 and openmail issue 1 on GitHub; POP3's in mailman issue 50). Its SMTP reply has
+# two lines and ends with a session id.
+SMTP_APP_PASSWORD_REQUIRED = (
+    "534-5.7.9 Application-specific password required. For more information, go to\n"
+    "534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor {session} - gsmtp"
+)
 SMTP_SENDER_OK = "250 2.1.0 Ok"
 SMTP_RECIPIENT_OK = "250 2.1.5 Ok"
 SMTP_SENDER_NOT_OWNED = "553 5.7.1 <{address}>: Sender address rejected: not owned by user {login}"
@@ -42,6 +50,10 @@ POP3_PLAINTEXT_DISALLOWED = (
     "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 )
 POP3_AUTH_FAILED = "-ERR [AUTH] Authentication failed."
+POP3_APP_PASSWORD_REQUIRED = (
+    "-ERR [AUTH] Application-specific password required: "
+    "http://support.google.com/accounts/bin/answer.py?answer=185833"
+)
 POP3_ACCOUNT_LOCKED = "-ERR [AUTH] Account locked after too many failed logins."
 POP3_AUTH_ABORTED = "-ERR Authentication aborted by client."
 POP3_AUTH_UNSUPPORTED = "-ERR Unsupported authentication mechanism."
@@ -118,4 +130,8 @@ IMAP_BADCHARSET = "NO [BADCHARSET (US-ASCII UTF-8)] Unknown charset: {charset}"
 IMAP_QUOTA_ROOT = "User quota"
 IMAP_NO_QUOTA_ROOT = "NO Quota root doesn't exist."
 IMAP_SETQUOTA_DENIED = "NO [NOPERM] Permission denied"
+IMAP_APP_PASSWORD_REQUIRED = (
+    "NO [ALERT] Application-specific password required: "
+    "https://support.google.com/accounts/answer/185833 (Failure)"
+)
 IMAP_ACCOUNT_LOCKED = "NO [AUTHENTICATIONFAILED] Account locked after too many failed logins."

@@ -15,7 +15,13 @@ from sqlalchemy import Engine
 
 from pixlab.db import make_engine, own_connection, sqlite_url
 from pixlab.lab import logs
-from pixlab.lab.access import ConnectionLimits, FailureDelays, Lockouts, LoginRefused
+from pixlab.lab.access import (
+    AppPasswords,
+    ConnectionLimits,
+    FailureDelays,
+    Lockouts,
+    LoginRefused,
+)
 from pixlab.lab.certs import CertificateAuthority
 from pixlab.lab.config import LISTENERS_BY_NAME, LabConfig, ListenerSpec
 from pixlab.lab.events import EventLog
@@ -79,6 +85,7 @@ class Lab:
         self.tap = Tap(self)
         self.connections = ConnectionLimits(config)
         self.lockouts = Lockouts()
+        self.app_passwords = AppPasswords()
         self.failure_delays = FailureDelays(
             config.auth_failure_delay, config.auth_failure_delay_max
         )
@@ -214,6 +221,18 @@ class Lab:
             self.refuse_login(conn, mechanism, "account locked", user, **details)
             raise LoginRefused("locked", self._failure_delay(conn, address))
         account = self.store.authenticate(user, password)
+        if self.app_passwords.two_step(address):
+            # Two-step verification: the account's own password is right but not enough for
+            # a mail program, which must give an application password instead.
+            label = self.app_passwords.verify(address, password)
+            if label is None and account is not None:
+                self.refuse_login(conn, mechanism, "application password required", user,
+                                  **details)
+                raise LoginRefused("app_password", self._failure_delay(conn, address))
+            account = self.store.account(address) if label is not None else None
+            if account is not None:
+                # Logged in with an application password, made for the program `app`.
+                details.update(app_login=True, app=label)
         if account is None:
             # Only real accounts lock: a name that exists nowhere has nothing to protect.
             if self.store.account(address) is not None:

@@ -35,6 +35,7 @@ _REFUSALS = {
     "credentials": R.SMTP_AUTH_FAILED,
     "locked": R.SMTP_ACCOUNT_LOCKED,
     "busy": R.SMTP_AUTH_TOO_MANY,
+    "app_password": R.SMTP_APP_PASSWORD_REQUIRED,
 }
 
 # What nearly every mail program sends after MAIL FROM: and RCPT TO:: an address
@@ -113,6 +114,12 @@ class LabSMTP(SMTP):
             # the delay that Lab.log_in asked for is waited here, before that reply.
             delay, self.refusal_delay = self.refusal_delay, 0.0
             await asyncio.sleep(delay)
+        if isinstance(status, str) and "\n" in status:
+            # A reply of several lines (RFC 5321 section 4.2.1), as Gmail's to a program
+            # that gives the account's password instead of an application password.
+            *first, status = status.split("\n")
+            for line in first:
+                await super().push(line)
         if isinstance(status, str):
             # aiosmtpd echoes an unknown command word as it came ('500 Error: command
             # "..." not recognized'), NUL and escape sequences included: a reply line
@@ -187,7 +194,8 @@ class LabSMTP(SMTP):
             self.refusal_delay = refused.delay
             if refused.reason == "busy":
                 self.closing_after_reply = True
-            return AuthResult(success=False, handled=False, message=_REFUSALS[refused.reason])
+            reply = _REFUSALS[refused.reason].format(session=secrets.token_hex(12))
+            return AuthResult(success=False, handled=False, message=reply)
         self.account = account
         self._timeout_duration = self.lab.config.idle_timeout
         return AuthResult(success=True, auth_data=account)

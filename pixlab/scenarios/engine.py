@@ -156,6 +156,7 @@ class ScenarioEngine:
         reset_mailbox(self.lab.store, scenario, values, lang, now)
         prepare_contacts(self.lab.store, scenario)
         self.lab.lockouts.unlock(values["address"])
+        self.lab.app_passwords.set_two_step(values["address"], scenario.lab.two_step)
         state = AttemptState(
             devices={d.id: starting_settings(d, values) for d in scenario.devices},
             arrivals={
@@ -388,12 +389,28 @@ class ScenarioEngine:
         record = self._record(attempt_id)
         self.lab.store.create_account(record.address, password)
         self.lab.lockouts.unlock(record.address)
+        self.lab.app_passwords.revoke_all(record.address)
 
         def change(record: AttemptRecord) -> None:
             record.password = password
 
         self.attempts.update(attempt_id, change)
         return self.get(attempt_id)
+
+    def create_app_password(self, attempt_id: int, label: str) -> str:
+        """What the account's page does: a new application password, returned to show once.
+
+        Raises:
+            ValueError: the scenario's account has no two-step verification, or it has ended.
+        """
+        record = self._record(attempt_id)
+        if not self.scenario(record.slug).lab.two_step or not record.playing:
+            raise ValueError("this account has no application passwords to make")
+        return self.lab.app_passwords.create(record.address, label)
+
+    def app_passwords(self, attempt_id: int) -> list[tuple[str, float]]:
+        """The programs the account's application passwords were made for, and when."""
+        return self.lab.app_passwords.labels(self._record(attempt_id).address)
 
     def hints(self, attempt_id: int) -> list[Text]:
         """The hints revealed so far, in order."""

@@ -30,7 +30,7 @@ EVENT_DATA: dict[str, tuple[str, ...]] = {
     "connection.refused": ("reason", "peer"),
     "tls.established": ("version", "cipher", "sni", "certificate"),
     "tls.failed": ("reason",),
-    "auth.succeeded": ("mechanism", "cleartext", "command"),
+    "auth.succeeded": ("mechanism", "cleartext", "command", "app_login", "app"),
     "auth.failed": ("mechanism", "cleartext", "reason", "user", "command"),
     "message.delivered": ("recipient", "sender", "folder", "uid", "size", "via",
                           "authenticated", "reply_to"),

@@ -51,6 +51,10 @@ PLACEHOLDERS: dict[str, str] = {
     "password": "the learner's password, made for each attempt",
     "domain": "the scenario's first domain",
 }
+# Only in a walkthrough's steps: what the account's page showed once, as the learner copies it.
+WALKTHROUGH_PLACEHOLDERS: dict[str, str] = {
+    "app_password": "the application password the latest create_app_password step made",
+}
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -71,7 +75,8 @@ QuestionKind = Literal["single", "multiple"]
 OPERATIONS = ("test", "fetch", "list", "read", "move", "delete", "send")
 # What a walkthrough step may `do`: the client's operations, and the IT service's reset page.
 STEP_ACTIONS = ("test_incoming", "test_outgoing", "fetch", "list", "read", "move", "delete",
-                "send", "reset_password", "archive", "reinstall", "create_folder")
+                "send", "reset_password", "archive", "reinstall", "create_folder",
+                "create_app_password")
 
 
 Identified = TypeVar("Identified", "DeviceSpec", "Objective", "Mistake", "Question")
@@ -286,6 +291,9 @@ class LabSpec:
         "messages already in the learner's mailbox"))
     arrivals: tuple[ArrivalSpec, ...] = field(default=(), metadata=doc(
         "messages that arrive during the attempt"))
+    two_step: bool = field(default=False, metadata=doc(
+        "the learner's account has two-step verification: mail programs must log in with an "
+        "application password, made on the account's page"))
 
     @property
     def address_template(self) -> str:
@@ -392,14 +400,14 @@ class Step:
         "settings to change, as the learner would ({ \"incoming.port\" = 993 })"))
     do: str | None = field(default=None, metadata=doc(
         "test_incoming, test_outgoing, fetch, list, read, move, delete, send, reset_password, "
-        "archive, reinstall, create_folder"))
+        "archive, reinstall, create_folder, create_app_password"))
     wait: int | None = field(default=None, metadata=doc("seconds that pass (for arrivals)"))
     folder: str = field(default="INBOX", metadata=doc("list, read, move, delete: the folder"))
     message: LocalText | None = field(default=None, metadata=doc(
         "read, move, delete: part of the message's subject"))
     target: str | None = field(default=None, metadata=doc(
         "move: the folder to move it to; archive: the device's local folder; "
-        "create_folder: the server folder to create"))
+        "create_folder: the server folder to create; create_app_password: the program's name"))
     to: tuple[str, ...] = field(default=(), metadata=doc("send: the recipients"))
     subject: str = field(default="Test", metadata=doc("send: the subject"))
     body: str = field(default="Bonjour.", metadata=doc("send: the text"))

@@ -45,6 +45,7 @@ from pixlab.scenarios.schema import (
     PLACEHOLDERS,
     PROGRAM_DEVICE,
     SLUG_RE,
+    WALKTHROUGH_PLACEHOLDERS,
     Matcher,
     MessageSpec,
     Scenario,
@@ -127,7 +128,9 @@ def _check_placeholders(scenario: Scenario, problems: Problems) -> None:
     for path, value in walk(scenario):
         if isinstance(value, str):
             for name in PLACEHOLDER_RE.findall(value):
-                if name not in PLACEHOLDERS:
+                if name not in PLACEHOLDERS and not (
+                    name in WALKTHROUGH_PLACEHOLDERS and path.startswith("walkthrough")
+                ):
                     problems.error(path, f"unknown placeholder '{{{name}}}'"
                                    + did_you_mean(name, PLACEHOLDERS)
                                    + f" (known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")

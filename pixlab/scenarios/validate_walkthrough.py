@@ -34,7 +34,8 @@ def _check_step(scenario: Scenario, step: Step, path: str, problems: Problems) -
         problems.error(path, "each step does one thing: set = { … }, do = \"…\" or wait = …")
         return
     device_ids = [d.id for d in scenario.devices]
-    needs_device = actions[0] == "set" or (step.do not in (None, "reset_password"))
+    needs_device = actions[0] == "set" or (
+        step.do not in (None, "reset_password", "create_app_password"))
     if needs_device and step.device not in device_ids:
         problems.error(f"{path}.device", f"unknown device '{step.device}'"
                        + did_you_mean(step.device or "", device_ids))

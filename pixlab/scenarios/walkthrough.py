@@ -49,8 +49,9 @@ def play(
     attempt = engine.start(learner, slug, lang)
     result = WalkthroughResult(attempt)
     locals_ = {d.id: MemoryLocalMail() for d in engine.scenario(slug).devices}
+    shown: dict[str, str] = {}  # what a page showed once ({app_password}), as the learner copies
     for n, step in enumerate(steps, 1):
-        outcome = _play_step(engine, attempt.id, step, locals_)
+        outcome = _play_step(engine, attempt.id, step, locals_, shown)
         result.outcomes.append((step, outcome))
         if outcome is not None and outcome.trace is not None:
             trace = outcome.trace
@@ -67,10 +68,11 @@ def play(
 
 
 def _play_step(
-    engine: ScenarioEngine, attempt_id: int, step: Step, locals_: dict[str, MemoryLocalMail]
+    engine: ScenarioEngine, attempt_id: int, step: Step, locals_: dict[str, MemoryLocalMail],
+    shown: dict[str, str],
 ) -> Outcome | None:
     attempt = engine.get(attempt_id)
-    values = dict(attempt.values)
+    values = {**attempt.values, **shown}
     if step.wait:
         if isinstance(engine.clock, OffsetClock):
             engine.clock.advance(step.wait)
@@ -83,6 +85,9 @@ def _play_step(
         return None
     if step.do == "reset_password":
         engine.reset_password(attempt_id)
+        return None
+    if step.do == "create_app_password":
+        shown["app_password"] = engine.create_app_password(attempt_id, step.target or "")
         return None
     device = step.device or ""
     if step.do == "reinstall":

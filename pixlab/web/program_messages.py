@@ -57,7 +57,7 @@ def program_markup(key: str, lang: str, **kwargs: str) -> Markup | None:
     return Markup(text) if text is not None else None  # noqa: S704 - Thunderbird's own markup
 
 
-_LOGIN_FAILED = ("wrong_credentials", "account_locked")
+_LOGIN_FAILED = ("wrong_credentials", "account_locked", "app_password_required")
 
 
 def what_program_shows(trace: dict[str, Any], lang: str) -> ProgramMessage | None:

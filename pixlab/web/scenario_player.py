@@ -352,7 +352,7 @@ def player_context(scenario: Scenario, learner: LearnerInfo, attempt: Attempt,
         writing = Writing(writer, Draft()) if writer and attempt.playing else None
     compose = compose_context(learner, attempt, writing) if writing else {}
     return {
-        "offers_reset": offers_reset(attempt), **compose,
+        "offers_reset": offers_reset(attempt), **compose, **account_page(scenario, attempt),
         "scenario": scenario, "attempt": attempt, "learner": learner,
         "sheet": sheet(scenario, attempt), "objectives": objectives(scenario, attempt),
         "mistakes": mistakes(scenario, attempt), "hints": hints(attempt),
@@ -379,6 +379,8 @@ def settings_context(learner: LearnerInfo, attempt: Attempt, device: PlayerDevic
 
 def offers_reset(attempt: Attempt) -> bool:
     """Whether the IT service's reset page is in the player: a device takes a typed password."""
+    if engine().scenario(attempt.slug).lab.two_step:
+        return False  # the account's own page stands for the provider (see account_page)
     return any("password" in view.editable for view in engine().devices(attempt.id))
 
 
@@ -386,6 +388,27 @@ def reset_password(attempt: Attempt) -> None:
     """The IT service's reset page: a new password (the sheet shows it), the account unlocked."""
     if attempt.playing and offers_reset(attempt):
         engine().reset_password(attempt.id)
+
+
+def account_page(scenario: Scenario, attempt: Attempt) -> dict[str, Any]:
+    """The account's own page at its provider, when the scenario's account has one."""
+    if not scenario.lab.two_step:
+        return {}
+    return {"account_page": True, "app_passwords": engine().app_passwords(attempt.id)}
+
+
+def create_app_password(attempt: Attempt, label: str) -> tuple[str, str] | None:
+    """The account's page makes an application password: (its program, the password) to show once.
+
+    None when the scenario's account has no such page or the attempt has ended.
+    """
+    if not attempt.playing:
+        return None
+    label = " ".join(label.split())[:60] or _("Logiciel de messagerie")
+    try:
+        return label, engine().create_app_password(attempt.id, label)
+    except ValueError:
+        return None
 
 
 def reinstall(learner: LearnerInfo, attempt: Attempt, spec_id: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
@@ -196,6 +196,21 @@ def reinstall(slug: str, device_id: str) -> ResponseReturnValue:
     learner, attempt = scenario_attempts.current_attempt(slug)
     scenario_player.reinstall(learner, attempt, device_id)
     return redirect(url_for(".play", slug=slug, _anchor=f"reinstaller-{device_id}"), 303)
+
+
+@bp.post("/<slug>/compte/mot-de-passe-d-application")
+def create_app_password(slug: str) -> ResponseReturnValue:
+    """The account's page: a new application password, shown in this answer only."""
+    learner, attempt = scenario_attempts.current_attempt(slug)
+    scenario = scenario_attempts.scenario_or_404(slug)
+    made = scenario_player.create_app_password(attempt, request.form.get("logiciel", ""))
+    if made is None:
+        return redirect(url_for(".play", slug=slug), 303)
+    context = scenario_player.player_context(scenario, learner, attempt, None)
+    response = make_response(render_template(
+        "scenarios/player.html", **context, made_app_password=made))
+    response.headers["Cache-Control"] = "no-store"  # shown once: never kept by the browser
+    return response
 
 
 @bp.post("/<slug>/mot-de-passe")
