@@ -5,12 +5,13 @@ Driven by the unmodified stdlib clients over real TLS, as a mail program would.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import poplib
 import smtplib
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import ADDRESS, PASSWORD
@@ -18,6 +19,9 @@ from lab_clients import EventTrail, ResolvedPOP3_SSL, ResolvedSMTP_SSL, address
 
 from pixlab.lab import replies as R
 from pixlab.lab.runner import Lab
+from pixlab.scenarios.engine import ScenarioEngine
+from pixlab.scenarios.intruder import STRANGER_ADDRESS
+from pixlab.scenarios.loader import load_catalogue, shipped_dir
 
 
 @pytest.fixture
@@ -110,3 +114,47 @@ def test_two_step_is_one_accounts_and_switches_off(lab: Lab, tls_context: ssl.SS
     client.logout()
     with pytest.raises(KeyError):
         lab.app_passwords.create(ADDRESS, "Thunderbird")
+
+
+def test_a_new_password_cuts_the_accounts_sessions_and_only_them(
+    lab: Lab, tls_context: ssl.SSLContext, trail: EventTrail
+) -> None:
+    other = "voisin@lycee-exemple.test"
+    lab.store.create_account(other, "Voisin-2026")
+    mine, theirs = imaps(lab, tls_context), imaps(lab, tls_context)
+    mine.login(ADDRESS, PASSWORD)
+    theirs.login(other, "Voisin-2026")
+    lab.store.create_account(ADDRESS, "Nouveau-2026")
+    assert lab.end_sessions(ADDRESS) == 1
+    with pytest.raises((imaplib.IMAP4.abort, OSError)):
+        mine.noop()
+    with contextlib.suppress(OSError):
+        mine.shutdown()
+    assert theirs.noop()[0] == "OK"  # another account's session goes on
+    theirs.logout()
+    settle(trail, "session.ended", 1)
+    assert trail.of("session.ended")[0].data == {"reason": "password changed",
+                                                 "peer": "127.0.0.1"}
+
+
+def test_the_stranger_is_a_real_client_from_another_address_and_is_locked_out(
+    make_lab: Callable[..., Lab],
+) -> None:
+    lab = make_lab()
+    catalogue = load_catalogue([shipped_dir()])
+    engine = ScenarioEngine(lab, catalogue, client_timeout=2.0)
+    attempt = engine.start("curieux-12", "qui-s-est-connecte")
+    logins = engine.recent_logins(attempt.id)
+    assert [(x.protocol, x.listener, x.peer, x.encrypted, x.device) for x in logins] == [
+        ("imap", "imaps", STRANGER_ADDRESS, True, "inconnu")]
+    opened = [e for e in lab.events.of_kinds(("connection.opened",), attempt.started_at)
+              if e.data["peer"].startswith(STRANGER_ADDRESS + ":")]
+    assert opened and opened[0].data["program"] is True  # not PixLab's own client
+    engine.reset_password(attempt.id)
+    attempt = engine.refresh(attempt.id).attempt
+    assert set(attempt.met) == {"inconnu-coupe", "inconnu-refuse"}
+    refused = [e for e in lab.events.of_kinds(("auth.failed",), attempt.started_at)
+               if e.connection_id in attempt.proofs["inconnu-refuse"]["connection_id"]]
+    assert refused and refused[0].data["reason"] == "wrong user name or password"
+    assert attempt.address not in engine.intruders  # its retry failed: it is gone
+    engine.intruders.close()

@@ -295,3 +295,21 @@ def test_the_account_page_makes_an_application_password_shown_once_that_the_lab_
     forged = player.client.post(f"/scenarios/{slug}/compte/mot-de-passe-d-application",
                                 data={"logiciel": "x"})
     assert forged.status_code in (400, 403)
+
+
+def test_the_account_page_lists_the_strangers_login_and_a_new_password_locks_it_out(
+    player: Player,
+) -> None:
+    slug = "qui-s-est-connecte"
+    page = player.start(slug)
+    assert 'id="titre-connexions"' in page and "<code>127.0.0.7</code>" in page
+    assert "Inconnu" in page and 'id="creer-mot-de-passe-application"' not in page
+    old = re.search(r'<code class="password">([^<]+)</code>', page).group(1)  # type: ignore[union-attr]
+    changed = player.post(f"/scenarios/{slug}/compte/nouveau-mot-de-passe")
+    assert changed.status_code == 303 and "#compte" in changed.headers["Location"]
+    page = player.get(changed.headers["Location"])
+    new = re.search(r'id="nouveau-mot-de-passe">([^<]+)</code>', page).group(1)  # type: ignore[union-attr]
+    assert new != old
+    assert 'class="objective met" id="objectif-inconnu-refuse"' in page
+    forged = player.client.post(f"/scenarios/{slug}/compte/nouveau-mot-de-passe")
+    assert forged.status_code in (400, 403)

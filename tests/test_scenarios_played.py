@@ -50,6 +50,7 @@ class Newcomer:
         self.play_url = f"/scenarios/{self.slug}"
         self.rows: dict[str, int] = {}
         self.new_password: str | None = None  # given by the IT service's reset page
+        self.app_password = ""  # shown once by the account's page (two-step verification)
         self.finished = False  # the player shows the debrief: nothing is left to do
 
     # -- pages ---------------------------------------------------------------------
@@ -95,7 +96,8 @@ class Newcomer:
         password = re.search(r'<code class="password">([^<]+)</code>', page)
         assert address and password
         return {"address": html.unescape(address.group(1)),
-                "password": self.new_password or html.unescape(password.group(1))}
+                "password": self.new_password or html.unescape(password.group(1)),
+                "app_password": self.app_password}
 
     def record(self, location: str, key: str) -> tuple[bool, str | None]:
         """(ok, error key) of the operation a redirect names (`essai`, `releve`, `envoi`)."""
@@ -168,7 +170,9 @@ class Newcomer:
                 page, f"{self.play_url}/appareils/{device}/ecrire", {
                     "to": ", ".join(fill(t, values) for t in step.to),
                     "subject": fill(step.subject, values) or "Test",
-                    "body": fill(step.body, values)}), "envoi")
+                    "body": fill(step.body, values),
+                    "sender": fill(step.sender, values),
+                    "reply_to": fill(step.reply_to, values)}), "envoi")
         if action in ("list", "read", "move", "archive", "delete"):
             return self.in_pane(step, values, row)
         page = self.get(self.play_url)
@@ -190,13 +194,36 @@ class Newcomer:
         if action == "reinstall":
             self.press(page, f"{self.play_url}/appareils/{device}/reinstaller")
             return None
+        if action == "create_app_password":
+            return self.make_app_password(page, step.target or "")
         assert action == "reset_password", f"the pages cannot play {action!r} yet"
+        if 'id="changer-mot-de-passe"' in page:  # the account's own page changes it
+            self.press(page, f"{self.play_url}/compte/nouveau-mot-de-passe")
+            shown = self.get(f"{self.play_url}?nouveau=1")
+            given = re.search(r'id="nouveau-mot-de-passe">([^<]+)</code>', shown)
+            assert given is not None, "the account's page shows no new password"
+            self.new_password = html.unescape(given.group(1))
+            return None
         self.press(page, f"{self.play_url}/mot-de-passe")
         shown = self.get(f"{self.play_url}?nouveau=1")
         given = re.search(r'<code class="new-password">([^<]+)</code>', shown)
         assert given is not None, "the reset page shows no new password"
         self.new_password = html.unescape(given.group(1))
         return None
+
+    def make_app_password(self, page: str, program: str) -> None:
+        """The account's page: name the program, read the password it shows once."""
+        action = f"{self.play_url}/compte/mot-de-passe-d-application"
+        assert f'action="{action}"' in page, "no account's page in the player"
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token is not None
+        response = self.client.post(action, data={"csrf_token": token.group(1),
+                                                  "logiciel": program})
+        assert response.status_code == 200
+        shown = re.search(r'id="mot-de-passe-application">([^<]+)</code>',
+                          response.get_data(as_text=True))
+        assert shown is not None, "the account's page shows no application password"
+        self.app_password = html.unescape(shown.group(1))
 
     def in_pane(self, step: Step, values: dict[str, str],
                 row: int | None) -> tuple[bool, str | None]:
@@ -223,7 +250,8 @@ class Newcomer:
 def _needs_values(step: Step) -> bool:
     """Whether a step types the learner's address or password."""
     texts = [v for v in step.set.values() if isinstance(v, str)] if step.set else []
-    texts += [*step.to, step.subject, step.body, str(step.message), step.target or ""]
+    texts += [*step.to, step.subject, step.body, str(step.message), step.target or "",
+              step.sender, step.reply_to]
     return any("{" in t for t in texts)
 
 

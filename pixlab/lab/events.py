@@ -28,6 +28,8 @@ EVENT_KINDS: dict[str, str] = {
     "connection.opened": "a client connected to a listener",
     "connection.closed": "the connection ended (data: reason, bytes each way)",
     "connection.refused": "the lab refused a connection (data: reason)",
+    "session.ended": "the lab cut a logged-in session: its account's password changed "
+                     "(data: reason, peer)",
     "tls.established": "TLS is active (data: version, cipher, sni, certificate)",
     "tls.failed": "the TLS handshake failed or never came (data: reason)",
     "auth.succeeded": "a login worked (data: mechanism, cleartext)",

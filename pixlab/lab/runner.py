@@ -250,6 +250,25 @@ class Lab:
         conn.record("auth.succeeded", mechanism=mechanism, cleartext=not conn.tls, **details)
         return account
 
+    def end_sessions(self, address: str, reason: str = "password changed") -> int:
+        """Cut every open connection logged in to an account; returns how many.
+
+        What a provider does when the account's password changes: a program (or a
+        stranger) that logged in with the old one is disconnected at once, and its
+        next login needs the new password.
+        """
+        address = normalise_address(address)
+
+        async def cut() -> int:
+            ended = 0
+            for conn, transport in self.tap.logged_in(address):
+                conn.record("session.ended", reason=reason, peer=conn.peer[0])
+                transport.abort()
+                ended += 1
+            return ended
+
+        return self.call(cut())
+
     def _failure_delay(self, conn: Connection, address: str) -> float:
         # PixLab's own client is never slowed: lessons make it fail on purpose.
         if conn.own_client:

@@ -188,6 +188,12 @@ class Tap:
             _, oldest = self._captures.popitem(last=False)
             self._retained -= oldest.size
 
+    def logged_in(self, account: str) -> list[tuple[Connection, asyncio.Transport]]:
+        """The open connections logged in to an account, with their client transports."""
+        return [(side.conn, side.transport) for side in list(self.active)
+                if side.conn is not None and side.conn.account == account
+                and side.transport is not None]
+
     def close_all(self) -> None:
         """Abort every open connection (the lab is stopping)."""
         for side in list(self.active):

@@ -13,7 +13,7 @@ from pixlab.client.network import PortState
 from pixlab.client.settings import INCOMING_PROTOCOLS, SECURITIES, SIDES, Protocol
 from pixlab.lab.config import LISTENERS, LISTENERS_BY_NAME, ListenerSpec
 from pixlab.scenarios.matchers import EVENT_PROTOCOLS
-from pixlab.scenarios.schema import LAB_DEVICE, DeviceSpec, Matcher, Scenario
+from pixlab.scenarios.schema import INTRUDER_DEVICE, LAB_DEVICE, DeviceSpec, Matcher, Scenario
 from pixlab.scenarios.settings import expand_editable as editable_of
 from pixlab.scenarios.world import names_of
 
@@ -43,6 +43,10 @@ class Channels:
             self.all |= self._of_device(device)
         if any(a.via == "smtp" for a in scenario.lab.arrivals):
             self.all.add(Channel(LAB_DEVICE, LISTENERS_BY_NAME["smtp"], False, False))
+        if scenario.lab.intruder:  # the stranger logs in over IMAPS (see scenarios.intruder)
+            imaps = LISTENERS_BY_NAME["imaps"]
+            self.all |= {Channel(INTRUDER_DEVICE, imaps, True, False),
+                         Channel(INTRUDER_DEVICE, imaps, True, True)}
 
     def _open_on(self, hosts: list[str] | None, port: int) -> bool:
         candidates = self.names.hosts if hosts is None else hosts
@@ -110,7 +114,7 @@ class Channels:
     def for_device(self, device: str | None) -> set[Channel]:
         """The channels of one device (None: of any of the learner's, not the lab's own)."""
         if device is None:
-            return {c for c in self.all if c.device != LAB_DEVICE}
+            return {c for c in self.all if c.device not in (LAB_DEVICE, INTRUDER_DEVICE)}
         return {c for c in self.all if c.device == device}
 
 

@@ -19,7 +19,6 @@ name: everything it does is read from the scenario's file.
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
@@ -31,6 +30,7 @@ from pixlab.client.network import LabNetwork
 from pixlab.client.settings import missing
 from pixlab.client.trace import Trace
 from pixlab.lab.runner import Lab
+from pixlab.scenarios.account import AccountPages, new_password
 from pixlab.scenarios.attempt import (
     Attempt,
     DeviceView,
@@ -40,6 +40,7 @@ from pixlab.scenarios.attempt import (
     ScenarioProgress,
 )
 from pixlab.scenarios.delivery import Delivery, prepare_contacts, reset_mailbox
+from pixlab.scenarios.intruder import Intruders
 from pixlab.scenarios.judging import Judge, journal
 from pixlab.scenarios.loader import Catalogue
 from pixlab.scenarios.matchers import (
@@ -75,8 +76,6 @@ from pixlab.scenarios.world import names_of, with_faults, world_of
 LEARNER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,38}[a-z0-9])?$")
 ACTIONS = ("test_incoming", "test_outgoing", "fetch", "list", "read", "move", "delete", "send",
            "archive", "create_folder")
-_WORDS = ("Cartable", "Trousse", "Compas", "Cahier", "Classeur", "Agenda", "Crayon", "Gomme")
-_TAIL = "abcdefghjkmnpqrstuvwxyz23456789"
 
 
 class UnknownScenario(KeyError):
@@ -91,15 +90,10 @@ class IncompleteSettings(ValueError):
         self.device, self.side, self.fields = device, side, fields
 
 
-def new_password() -> str:
-    """A lab password easy to copy from a sheet: "Trousse-k7qm4x"."""
-    return secrets.choice(_WORDS) + "-" + "".join(secrets.choice(_TAIL) for _ in range(6))
-
-
 # -- the engine ------------------------------------------------------------------------
 
 
-class ScenarioEngine:
+class ScenarioEngine(AccountPages):
     """Plays scenarios on a running lab and keeps every learner's progress."""
 
     def __init__(
@@ -118,6 +112,7 @@ class ScenarioEngine:
         self.client_timeout = client_timeout
         self.judge = Judge(lab, clock)
         self.delivery = Delivery(lab, client_timeout)
+        self.intruders = Intruders(lab, client_timeout)
         # The faults a trainer switched on for a learner (by their key): see `with_faults`.
         self.faults: Callable[[str], Collection[str]] | None = None
 
@@ -168,6 +163,7 @@ class ScenarioEngine:
         record = AttemptRecord(0, learner, slug, lang, PLAYING, values["address"],
                                values["password"], now, None, 0, 0, state)
         created = self.attempts.create(record, len(scenario.objectives))
+        self.stranger_arrives(created.id)
         return self.refresh(created.id).attempt
 
     def retry(self, attempt_id: int) -> Attempt:
@@ -381,36 +377,7 @@ class ScenarioEngine:
         """
         return self._advance(attempt_id, None, (device_id, storage_subjects(local)))
 
-    # -- the IT service's reset page, hints and quiz --------------------------------
-
-    def reset_password(self, attempt_id: int) -> Attempt:
-        """What the IT service's reset page does: a new password, the account unlocked."""
-        password = new_password()
-        record = self._record(attempt_id)
-        self.lab.store.create_account(record.address, password)
-        self.lab.lockouts.unlock(record.address)
-        self.lab.app_passwords.revoke_all(record.address)
-
-        def change(record: AttemptRecord) -> None:
-            record.password = password
-
-        self.attempts.update(attempt_id, change)
-        return self.get(attempt_id)
-
-    def create_app_password(self, attempt_id: int, label: str) -> str:
-        """What the account's page does: a new application password, returned to show once.
-
-        Raises:
-            ValueError: the scenario's account has no two-step verification, or it has ended.
-        """
-        record = self._record(attempt_id)
-        if not self.scenario(record.slug).lab.two_step or not record.playing:
-            raise ValueError("this account has no application passwords to make")
-        return self.lab.app_passwords.create(record.address, label)
-
-    def app_passwords(self, attempt_id: int) -> list[tuple[str, float]]:
-        """The programs the account's application passwords were made for, and when."""
-        return self.lab.app_passwords.labels(self._record(attempt_id).address)
+    # -- hints and quiz (the account's pages: see AccountPages) ------------------------
 
     def hints(self, attempt_id: int) -> list[Text]:
         """The hints revealed so far, in order."""

@@ -19,7 +19,7 @@ from typing import Any
 from pixlab.client.trace import Trace
 from pixlab.lab.config import LISTENERS_BY_NAME
 from pixlab.lab.events import Event
-from pixlab.scenarios.schema import LAB_DEVICE, Matcher, fill, local
+from pixlab.scenarios.schema import INTRUDER_DEVICE, LAB_DEVICE, Matcher, fill, local
 
 # The data each kind of event carries (from the servers' `record` calls), so that
 # a matcher's `data` keys can be checked. tests/test_scenarios_schema.py keeps it
@@ -38,6 +38,7 @@ EVENT_DATA: dict[str, tuple[str, ...]] = {
     "message.retrieved": ("folder", "uid", "size", "section", "partial"),
     "message.deleted": ("folder", "uid"),
     "relay.denied": ("recipient",),
+    "session.ended": ("reason", "peer"),
     "quota.exceeded": ("recipient", "folder", "usage", "quota", "size"),
     "protocol.error": ("reason", "command"),
     "mailbox.selected": ("folder", "read_only", "messages"),
@@ -160,8 +161,9 @@ def _device_ok(matcher: Matcher, device: str | None) -> bool:
         return device == matcher.device
     if matcher.devices:
         return device in matcher.devices
-    # What the learner's devices do; the lab's own deliveries count only when asked for.
-    return device != LAB_DEVICE
+    # What the learner's devices do; the lab's own deliveries and the stranger's connections
+    # count only when asked for.
+    return device not in (LAB_DEVICE, INTRUDER_DEVICE)
 
 
 def _data_ok(expected: Any, actual: Any) -> bool:

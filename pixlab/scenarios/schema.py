@@ -62,6 +62,8 @@ DEVICE_ID_RE = SLUG_RE
 LAB_DEVICE = "lab"  # the lab's own deliveries (messages arriving), as a matcher's `device`
 # A real mail program (Thunderbird, a phone) logged in to the attempt's account, as a `device`.
 PROGRAM_DEVICE = "logiciel"
+# The scenario's stranger (`[lab] intruder = true`), a real client from another address.
+INTRUDER_DEVICE = "inconnu"
 
 # A server's protocol, security, authentication and the POP3 leave-on-server choices are the
 # client's vocabulary (`pixlab.client.settings`): a file says them with the same words.
@@ -291,6 +293,9 @@ class LabSpec:
         "messages already in the learner's mailbox"))
     arrivals: tuple[ArrivalSpec, ...] = field(default=(), metadata=doc(
         "messages that arrive during the attempt"))
+    intruder: bool = field(default=False, metadata=doc(
+        "a stranger who knows the learner's password logs in from another address at the "
+        "start and stays (its connections are the device `inconnu`)"))
     two_step: bool = field(default=False, metadata=doc(
         "the learner's account has two-step verification: mail programs must log in with an "
         "application password, made on the account's page"))

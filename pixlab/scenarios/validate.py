@@ -39,6 +39,7 @@ from pixlab.scenarios.schema import (
     COMPETENCES,
     DEVICE_ID_RE,
     FORMAT_VERSION,
+    INTRUDER_DEVICE,
     LAB_DEVICE,
     OPERATIONS,
     PLACEHOLDER_RE,
@@ -320,7 +321,7 @@ def _check_matcher(
                            f"{kind} matchers — remove it")
     device_ids = [d.id for d in scenario.devices]
     if matcher.device is not None and matcher.device not in [
-        *device_ids, LAB_DEVICE, PROGRAM_DEVICE
+        *device_ids, LAB_DEVICE, PROGRAM_DEVICE, INTRUDER_DEVICE
     ]:
         problems.error(f"{path}.device", f"unknown device '{matcher.device}'"
                        + did_you_mean(matcher.device, device_ids))

@@ -21,11 +21,11 @@ from pixlab.client.trace import Trace
 from pixlab.sandbox.store import DeviceInfo, LearnerInfo, column
 from pixlab.scenarios.attempt import Attempt
 from pixlab.scenarios.engine import ScenarioEngine, UnknownScenario
-from pixlab.scenarios.schema import DeviceSpec, Scenario
+from pixlab.scenarios.schema import INTRUDER_DEVICE, DeviceSpec, Scenario, local
 from pixlab.scenarios.settings import SettingError
 from pixlab.web.context import current_lab
 from pixlab.web.embed import player_endpoint
-from pixlab.web.labels import SECURITY_LABELS, lang
+from pixlab.web.labels import SECURITY_LABELS, lang, moment
 from pixlab.web.learners import ConnectionSheet, SheetLine, devices
 from pixlab.web.mail_program import (
     Draft,
@@ -379,7 +379,8 @@ def settings_context(learner: LearnerInfo, attempt: Attempt, device: PlayerDevic
 
 def offers_reset(attempt: Attempt) -> bool:
     """Whether the IT service's reset page is in the player: a device takes a typed password."""
-    if engine().scenario(attempt.slug).lab.two_step:
+    lab = engine().scenario(attempt.slug).lab
+    if lab.two_step or lab.intruder:
         return False  # the account's own page stands for the provider (see account_page)
     return any("password" in view.editable for view in engine().devices(attempt.id))
 
@@ -391,10 +392,31 @@ def reset_password(attempt: Attempt) -> None:
 
 
 def account_page(scenario: Scenario, attempt: Attempt) -> dict[str, Any]:
-    """The account's own page at its provider, when the scenario's account has one."""
-    if not scenario.lab.two_step:
+    """The account's own page at its provider, when the scenario's account has one.
+
+    With two-step verification, it makes application passwords; with a stranger, it
+    changes the password. Both list the account's last connections, from the lab's log.
+    """
+    lab = scenario.lab
+    if not (lab.two_step or lab.intruder):
         return {}
-    return {"account_page": True, "app_passwords": engine().app_passwords(attempt.id)}
+    names = {d.id: local(d.name, lang()) for d in scenario.devices}
+    names[INTRUDER_DEVICE] = _("Inconnu")
+    logins = [{"when": moment(login.at), "protocol": login.protocol.upper(),
+               "program": names.get(login.device or "", _("Un autre logiciel")),
+               "peer": login.peer, "encrypted": login.encrypted}
+              for login in engine().recent_logins(attempt.id)]
+    return {"account_page": True, "two_step": lab.two_step, "changes_password": lab.intruder,
+            "app_passwords": engine().app_passwords(attempt.id) if lab.two_step else [],
+            "logins": logins}
+
+
+def change_password(attempt: Attempt) -> bool:
+    """The account's page changes the password: the old sessions are cut (see reset_password)."""
+    if not attempt.playing or not engine().scenario(attempt.slug).lab.intruder:
+        return False
+    engine().reset_password(attempt.id)
+    return True
 
 
 def create_app_password(attempt: Attempt, label: str) -> tuple[str, str] | None:

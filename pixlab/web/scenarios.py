@@ -213,6 +213,14 @@ def create_app_password(slug: str) -> ResponseReturnValue:
     return response
 
 
+@bp.post("/<slug>/compte/nouveau-mot-de-passe")
+def change_password(slug: str) -> ResponseReturnValue:
+    """The account's page: a new password; every session logged in with the old one is cut."""
+    _learner, attempt = scenario_attempts.current_attempt(slug)
+    changed = scenario_player.change_password(attempt)
+    return redirect(url_for(".play", slug=slug, nouveau=int(changed), _anchor="compte"), 303)
+
+
 @bp.post("/<slug>/mot-de-passe")
 def reset_password(slug: str) -> ResponseReturnValue:
     """The IT service's reset page: a new password, the account unlocked."""
