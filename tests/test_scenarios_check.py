@@ -238,6 +238,23 @@ def test_the_shipped_french_and_the_guide_are_already_typeset() -> None:
         assert not re.search(r" [:;?!»]|« ", text), path.name
 
 
+def test_the_project_writes_one_apostrophe_the_straight_one() -> None:
+    # Thunderbird's strings (pixlab/client/thunderbird.toml) keep their own: they are quoted.
+    ours = [*(ROOT / "scenarios").glob("*.toml"), *(ROOT / "templates").rglob("*.html"),
+            *(ROOT / "docs").glob("*.md"), ROOT / "README.md",
+            ROOT / "translations" / "messages.pot",
+            *(ROOT / "translations").rglob("*.po"),
+            *(p for p in (ROOT / "pixlab").rglob("*.py")
+              if p.name not in ("typography.py", "quotes.py"))]
+    for path in ours:
+        assert "\u2019" not in path.read_text(), f"{path.name}: write ' (the straight apostrophe)"
+
+
+def test_a_typographic_apostrophe_becomes_the_straight_one_on_loading() -> None:
+    text = schema.Text(fr="L’adresse n’existe pas : vérifie-la.", en="It’s wrong.")
+    assert text.fr == "L'adresse n'existe pas\u00a0: vérifie-la." and text.en == "It's wrong."
+
+
 # -- the schema ---------------------------------------------------------------------------
 
 

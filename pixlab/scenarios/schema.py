@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from pixlab.client.settings import Auth, LeaveOnServer, Protocol, Security, Side
 from pixlab.scenarios.fields import doc
-from pixlab.typography import french
+from pixlab.typography import APOSTROPHE, CURLY_APOSTROPHE, french
 
 FORMAT_VERSION = 1
 
@@ -108,7 +108,10 @@ class Text:
 
     def __post_init__(self) -> None:
         # Trainers type ordinary spaces; the learner sees no-break ones before : ; ? ! and in « ».
+        # Both languages get the project's straight apostrophe (see pixlab.typography).
         object.__setattr__(self, "fr", french(self.fr))
+        if self.en:
+            object.__setattr__(self, "en", self.en.replace(CURLY_APOSTROPHE, APOSTROPHE))
 
     def get(self, lang: str) -> str:
         """The text in a language, French when English is missing."""
@@ -487,7 +490,7 @@ class Scenario:
     objectives: tuple[Objective, ...] = field(metadata=doc("what the learner must achieve"))
     tags: tuple[str, ...] = field(default=(), metadata=doc("keywords for the catalogue"))
     order: int = field(default=1000, metadata=doc(
-        "its place in the catalogue, lower first (the twelve: 1 to 12)"))
+        "its place in the catalogue, lower first (the fifteen shipped: 1 to 15)"))
     mistakes: tuple[Mistake, ...] = field(default=(), metadata=doc("the mistakes watched for"))
     hints: tuple[Text, ...] = field(default=(), metadata=doc(
         "hints revealed one by one; the last nearly gives the answer"))
