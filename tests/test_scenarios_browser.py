@@ -84,3 +84,29 @@ def test_a_newcomer_plays_scenario_1_in_english(serve: str, page: Page) -> None:
     pane.get_by_role("link", name=re.compile("Welcome")).first.click()
     expect(page.get_by_role("heading", name="The debrief")).to_be_visible(timeout=10_000)
     assert serious_violations(page) == []
+
+
+def test_the_account_page_in_chromium_lists_the_stranger_and_changes_the_password(
+    serve: str, page: Page
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the column is narrow
+    page.goto(serve + "/scenarios/qui-s-est-connecte")
+    page.get_by_role("button", name="Commencer le scénario").click()
+    account = page.locator("#compte")
+    expect(account.get_by_role("table")).to_contain_text("127.0.0.7")
+    expect(account.get_by_role("table")).to_contain_text("Inconnu")
+    assert serious_violations(page) == []
+    account.get_by_role("button", name="Changer le mot de passe").click()
+    expect(page.locator("#objectif-inconnu-refuse .mark")).to_contain_text("Atteint")
+    expect(page.locator("#nouveau-mot-de-passe")).to_be_visible()
+
+
+def test_the_account_page_in_chromium_shows_an_app_password_once(serve: str, page: Page) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(serve + "/scenarios/validation-en-deux-etapes")
+    page.get_by_role("button", name="Commencer le scénario").click()
+    page.get_by_label("Pour quel logiciel").fill("Thunderbird")
+    page.get_by_role("button", name="Créer un mot de passe d'application").click()
+    shown = page.locator("#mot-de-passe-application")
+    expect(shown).to_have_text(re.compile(r"^[a-z]{4} [a-z]{4} [a-z]{4} [a-z]{4}$"))
+    assert serious_violations(page) == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, format_time, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
@@ -33,3 +33,8 @@ def lang() -> str:
 def moment(timestamp: float) -> str:
     """A stored moment, as the pages show it."""
     return format_datetime(datetime.fromtimestamp(timestamp, UTC), "short")
+
+
+def time_of_day(timestamp: float) -> str:
+    """A moment of today (the hour, minutes and seconds), as the pages show it."""
+    return format_time(datetime.fromtimestamp(timestamp, UTC), "medium")

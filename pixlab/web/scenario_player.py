@@ -25,7 +25,7 @@ from pixlab.scenarios.schema import INTRUDER_DEVICE, DeviceSpec, Scenario, local
 from pixlab.scenarios.settings import SettingError
 from pixlab.web.context import current_lab
 from pixlab.web.embed import player_endpoint
-from pixlab.web.labels import SECURITY_LABELS, lang, moment
+from pixlab.web.labels import SECURITY_LABELS, lang, time_of_day
 from pixlab.web.learners import ConnectionSheet, SheetLine, devices
 from pixlab.web.mail_program import (
     Draft,
@@ -402,7 +402,7 @@ def account_page(scenario: Scenario, attempt: Attempt) -> dict[str, Any]:
         return {}
     names = {d.id: local(d.name, lang()) for d in scenario.devices}
     names[INTRUDER_DEVICE] = _("Inconnu")
-    logins = [{"when": moment(login.at), "protocol": login.protocol.upper(),
+    logins = [{"when": time_of_day(login.at), "protocol": login.protocol.upper(),
                "program": names.get(login.device or "", _("Un autre logiciel")),
                "peer": login.peer, "encrypted": login.encrypted}
               for login in engine().recent_logins(attempt.id)]
