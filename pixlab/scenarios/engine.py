@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 
 from pixlab.client.client import DEFAULT_TIMEOUT, LocalMail, MailClient
 from pixlab.client.network import LabNetwork
+from pixlab.client.programs import program_of, with_program
 from pixlab.client.settings import missing
 from pixlab.client.trace import Trace
 from pixlab.lab.runner import Lab
@@ -262,7 +263,9 @@ class ScenarioEngine:
         """The device's mail program, on this scenario's network and world."""
         record = self._record(attempt_id)
         scenario = self.scenario(record.slug)
-        settings = account_settings(record.state.devices[device_id], record.address)
+        settings = with_program(
+            account_settings(record.state.devices[device_id], record.address),
+            program_of(scenario.device(device_id).program))
         network = self.network(scenario, record.learner)
         return MailClient(self.lab, settings, network, self.client_timeout)
 
@@ -564,7 +567,7 @@ class ScenarioEngine:
     @staticmethod
     def _device_view(spec: DeviceSpec, settings: Mapping[str, Any]) -> DeviceView:
         return DeviceView(spec.id, spec.kind, spec.name, dict(settings),
-                          expand_editable(spec.editable))
+                          expand_editable(spec.editable), spec.program)
 
 
 def _answer(question: Question, kept: dict[str, Any], right: tuple[int, ...]) -> QuizAnswer:

@@ -323,6 +323,9 @@ class DeviceSpec:
     id: str = field(metadata=doc("a short name used by matchers (ordinateur, telephone)"))
     kind: Literal["computer", "phone"] = field(metadata=doc("computer or phone"))
     name: Text = field(metadata=doc("what the player calls it"))
+    program: str = field(default="", metadata=doc(
+        "the mail program it imitates: thunderbird (the default), outlook (computer), "
+        "iphone or android (phone)"))
     incoming: IncomingSpec = field(default_factory=IncomingSpec, metadata=doc(
         "the incoming server's settings"))
     outgoing: OutgoingSpec = field(default_factory=OutgoingSpec, metadata=doc(

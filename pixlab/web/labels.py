@@ -20,6 +20,10 @@ SECURITY_LABELS: dict[str, LazyString] = {
     Security.NONE: _l("Aucun chiffrement"),
     Security.STARTTLS: _l("STARTTLS"),
     Security.TLS: _l("SSL/TLS"),
+    Security.TLS_ANY_CERTIFICATE: _l("SSL/TLS, sans vérifier le certificat"),
+    Security.STARTTLS_ANY_CERTIFICATE: _l(
+        "STARTTLS s'il est proposé (sinon en clair), sans vérifier le certificat"),
+    Security.AUTOMATIC: _l("Automatique : STARTTLS s'il est proposé, sinon en clair"),
 }
 
 

@@ -94,7 +94,8 @@ def device_rows(learner: LearnerInfo, attempt: Attempt) -> dict[str, DeviceInfo]
     views = engine().devices(attempt.id)
     positions = {_position(attempt, n): view for n, view in enumerate(views)}
     rows = devices().keep_devices(
-        learner.id, {position: (view.kind, view.settings) for position, view in positions.items()})
+        learner.id, {position: (view.kind, view.settings, view.program)
+                     for position, view in positions.items()})
     return {view.id: rows[position] for position, view in positions.items() if position in rows}
 
 
