@@ -348,6 +348,17 @@ class DeviceStore:
         assert device is not None
         return device
 
+    def change_program(self, device: DeviceInfo, program: str) -> None:
+        """Install another mail program: the settings stay, but a security choice the new
+        program does not offer is left for the learner to choose again."""
+        values: dict[str, Any] = {"program": program, "updated_at": time.time()}
+        offered = {str(s) for s in program_of(program).securities}
+        for side in ("incoming", "outgoing"):
+            if getattr(device, side).security not in offered:
+                values[f"{side}_security"] = ""
+        with self.engine.begin() as conn:
+            conn.execute(update(Device).where(Device.id == device.id).values(values))
+
     def save_settings(self, device_id: int, values: dict[str, Any]) -> None:
         """Store what the settings form sent (only the known columns)."""
         unknown = set(values) - SETTINGS_COLUMNS

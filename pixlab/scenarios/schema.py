@@ -70,8 +70,11 @@ QuestionKind = Literal["single", "multiple"]
 # The operations of a device's mail program (the client's `Trace.operation`).
 OPERATIONS = ("test", "fetch", "list", "read", "move", "delete", "send")
 # What a walkthrough step may `do`: the client's operations, and the IT service's reset page.
+# A walkthrough's answer "yes" to iPhone's "go on without SSL?", by the side it tests again.
+FALLBACK_STEPS = {"ssl_fallback_incoming": "incoming", "ssl_fallback_outgoing": "outgoing"}
 STEP_ACTIONS = ("test_incoming", "test_outgoing", "fetch", "list", "read", "move", "delete",
-                "send", "reset_password", "archive", "reinstall", "create_folder")
+                "send", "reset_password", "archive", "reinstall", "create_folder",
+                *FALLBACK_STEPS)
 
 
 Identified = TypeVar("Identified", "DeviceSpec", "Objective", "Mistake", "Question")
@@ -395,7 +398,8 @@ class Step:
         "settings to change, as the learner would ({ \"incoming.port\" = 993 })"))
     do: str | None = field(default=None, metadata=doc(
         "test_incoming, test_outgoing, fetch, list, read, move, delete, send, reset_password, "
-        "archive, reinstall, create_folder"))
+        "archive, reinstall, create_folder, ssl_fallback_incoming or ssl_fallback_outgoing "
+        "(iPhone's \"yes, without SSL\")"))
     wait: int | None = field(default=None, metadata=doc("seconds that pass (for arrivals)"))
     folder: str = field(default="INBOX", metadata=doc("list, read, move, delete: the folder"))
     message: LocalText | None = field(default=None, metadata=doc(

@@ -27,6 +27,20 @@ SECURITY_LABELS: dict[str, LazyString] = {
 }
 
 
+# The mail programs a device can imitate (pixlab.client.programs), as the pages name them.
+PROGRAM_NAMES: dict[str, LazyString] = {
+    "thunderbird": _l("Thunderbird"),
+    "outlook": _l("Outlook"),
+    "iphone": _l("Mail sur iPhone"),
+    "android": _l("Thunderbird pour Android"),
+}
+
+
+def program_name(program: str) -> str:
+    """A program's name in the page's language ("" or unknown: Thunderbird)."""
+    return str(PROGRAM_NAMES.get(program or "thunderbird", PROGRAM_NAMES["thunderbird"]))
+
+
 def lang() -> str:
     """The interface's language, "fr" or "en"."""
     found = get_locale()

@@ -191,10 +191,10 @@ def connection_sheet(lab: Lab, learner: LearnerInfo) -> ConnectionSheet:
     )
 
 
-def add_device(learner: LearnerInfo) -> DeviceInfo | None:
-    """Add the second device (a phone); None when the learner already has two."""
+def add_device(learner: LearnerInfo, program: str = "") -> DeviceInfo | None:
+    """Add the second device (a phone, with its program); None when the learner has two."""
     try:
-        return devices().add_device(learner.id, username=learner.address)
+        return devices().add_device(learner.id, username=learner.address, program=program)
     except DeviceLimitReached:
         return None
 

@@ -16,6 +16,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from pixlab.client.errors import program_message, program_quote
+from pixlab.client.programs import DEFAULT_PROGRAM, program_string, program_words
 from pixlab.client.thunderbird import STRINGS, thunderbird
 
 
@@ -27,6 +28,7 @@ class ProgramMessage:
     lines: list[str]
     buttons: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    program: str = DEFAULT_PROGRAM
 
 
 def program_text(key: str, lang: str, *args: str, **kwargs: str) -> str | None:
@@ -60,8 +62,29 @@ def program_markup(key: str, lang: str, **kwargs: str) -> Markup | None:
 _LOGIN_FAILED = ("wrong_credentials", "account_locked")
 
 
-def what_program_shows(trace: dict[str, Any], lang: str) -> ProgramMessage | None:
-    """The dialog Thunderbird would show for a stored trace's failure, or None."""
+def words(program: str, key: str, lang: str) -> str:
+    """A label of a program's form, in its words (or PixLab's, where its own are unknown)."""
+    if program == DEFAULT_PROGRAM:
+        return program_label(key, lang, key)
+    return program_words(program, key, lang)
+
+
+def quoted(program: str, key: str) -> bool:
+    """Whether a label of a program's form is the program's own text."""
+    return program == DEFAULT_PROGRAM or program_string(program, key).quoted
+
+
+def what_program_shows(trace: dict[str, Any], lang: str,
+                       program: str = DEFAULT_PROGRAM) -> ProgramMessage | None:
+    """The dialog the device's program would show for a stored trace, or None.
+
+    None where the program shows nothing, or where its exact words are not
+    known here: the page then gives PixLab's explanation only.
+    """
+    if program == "android":
+        return _android(trace, lang)
+    if program != DEFAULT_PROGRAM:
+        return None
     error = trace.get("error")
     if not error:
         return _success(trace, lang)
@@ -125,3 +148,34 @@ def _success(trace: dict[str, Any], lang: str) -> ProgramMessage | None:
     if trace.get("operation") == "send":
         return _simple("Thunderbird", "smtp.sent", lang)
     return _simple("Thunderbird", "hub.config_valid", lang)
+
+
+# K-9 Mail (Thunderbird for Android) at its set-up: which dialog a failure leads to.
+_ANDROID_SERVER = {"server_not_found", "connection_refused", "connection_timeout",
+                   "plaintext_on_tls_port", "tls_on_plaintext_port", "starttls_not_offered",
+                   "server_disconnected", "protocol_error", "tls_failed"}
+
+
+def _android(trace: dict[str, Any], lang: str) -> ProgramMessage | None:
+    error = trace.get("error")
+    if not error:
+        return None
+    key = error["key"]
+    # K-9 Mail puts the reason it got between brackets: the server's reply, else the error.
+    reason = trace.get("server_reply") or error.get("exception", "")
+    if key.startswith("certificate_"):
+        message = "failed.certificate"
+        title = program_words("android", "certificate.title", lang)
+        buttons = ["certificate.accept", "certificate.reject"]
+    elif key in _LOGIN_FAILED:
+        message, buttons = "failed.auth", ["failed.edit_details"]
+        title = program_words("android", "failed.title", lang)
+    elif key in _ANDROID_SERVER:
+        message, buttons = "failed.server", ["failed.edit_details"]
+        title = program_words("android", "failed.title", lang)
+    else:
+        return None
+    text = program_words("android", message, lang, reason)
+    return ProgramMessage(title, text.split("\n"),
+                          [program_words("android", b, lang) for b in buttons],
+                          [str(program_string("android", message).source)], "android")

@@ -41,6 +41,7 @@ from pixlab.web.settings_form import (
     SettingsOutcome,
     form_from_device,
     pressed_test,
+    program_action,
     read_settings_form,
 )
 from pixlab.web.testing import seconds_to_wait, trace_record
@@ -296,13 +297,14 @@ def save_and_test(learner: LearnerInfo, attempt: Attempt, device: PlayerDevice,
     """The sandbox's form flow for a scenario's device: only the editable fields change."""
     lab = current_lab()
     assert lab is not None
+    form = program_action(form, device.info)
     merged = MultiDict(form_from_device(device.info).typed)
     for name in (n for k, n in _FORM_NAMES.items() if k in device.editable):
         # Locked fields are disabled, so the browser leaves them out; a ticked box is there.
         if name in form or name == "accepted_cleartext":
             merged.setlist(name, form.getlist(name))
     merged["action"] = form.get("action", "save")
-    settings = read_settings_form(merged)
+    settings = read_settings_form(merged, device.info.program)
     if settings.errors:
         return SettingsOutcome("invalid", settings, device.info)
     try:

@@ -26,7 +26,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from pixlab.client.errors import CATALOGUE
-from pixlab.client.settings import AccountSettings, ServerSettings
+from pixlab.client.programs import DEFAULT_PROGRAM, offers_ssl_fallback, program_of
+from pixlab.client.settings import SECURITIES, AccountSettings, Security, ServerSettings
 from pixlab.client.trace import Trace
 from pixlab.web.labels import SECURITY_LABELS
 from pixlab.web.program_messages import ProgramMessage, what_program_shows
@@ -271,6 +272,8 @@ class TraceView:
     wire: list[dict[str, Any]]
     secret_in_clear: bool
     encrypted: bool
+    program_name: str = DEFAULT_PROGRAM  # the device's program ("thunderbird", "iphone" …)
+    offers_ssl_fallback: bool = False  # iPhone now asks "go on without SSL?"
 
     @property
     def protocol(self) -> str:
@@ -280,11 +283,12 @@ class TraceView:
 
 def expected_steps(data: dict[str, Any]) -> list[str]:
     """The steps a connection goes through with these settings, in order."""
+    security = Security(data["security"]) if data["security"] in SECURITIES else None
     steps = ["resolve", "tcp"]
-    if data["security"] == "tls":
+    if security is not None and security.implicit_tls:
         steps.append("tls")
     steps += ["greeting", "capabilities"]
-    if data["security"] == "starttls":
+    if security is not None and security.starttls:
         steps.append("tls")
     if data.get("auth") != "none":
         steps.append("auth")
@@ -296,8 +300,8 @@ def expected_steps(data: dict[str, Any]) -> list[str]:
     return steps
 
 
-def present(data: dict[str, Any], lang: str) -> TraceView:
-    """A stored trace, as the result shows it in `lang`."""
+def present(data: dict[str, Any], lang: str, program: str = DEFAULT_PROGRAM) -> TraceView:
+    """A stored trace, as the result shows it in `lang`, with what the device's program says."""
     error = data.get("error")
     key = error["key"] if error else ""
     entry = CATALOGUE.get(key)
@@ -315,7 +319,9 @@ def present(data: dict[str, Any], lang: str) -> TraceView:
         target=_target(data),
         ok=not error,
         steps=steps,
-        program=what_program_shows(data, lang),
+        program=what_program_shows(data, lang, program),
+        program_name=program,
+        offers_ssl_fallback=offers_ssl_fallback(program_of(program), data),
         explanation=entry.explanation.get(lang, entry.explanation["fr"]) if entry else "",
         hint=entry.hint.get(lang, entry.hint["fr"]) if entry else "",
         timeout_note=_timeout_note(data) if key in TIMEOUT_KEYS else "",

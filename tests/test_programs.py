@@ -1,0 +1,141 @@
+"""The mail programs a device imitates: their forms, their words, their behaviours in the lab.
+
+The same client, lab, traces and spy view behind every program; what changes is
+the form (its labels, choices and order), a few behaviours (iPhone's "go on
+without SSL?", Android's "(si disponible)" choices that accept any certificate,
+Outlook's "Automatique"), and the words of the program's own messages.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from test_sandbox import Learner, learner, make_app, parse, sandbox  # noqa: F401 (fixtures)
+
+from pixlab.client.programs import CHOICES, PROGRAMS, STRINGS, program_string, program_words
+
+
+def add_phone(pupil: Learner, program: str) -> int:
+    response = pupil.client.post("/bac-a-sable/appareils",
+                                 data={"csrf_token": pupil.token(), "program": program})
+    assert response.status_code == 303
+    pupil.read_home()
+    return pupil.devices[-1]
+
+
+def install(pupil: Learner, device: int, program: str) -> None:
+    response = pupil.client.post(f"/bac-a-sable/appareils/{device}/logiciel",
+                                 data={"csrf_token": pupil.token(), "program": program})
+    assert response.status_code == 303
+
+
+def form_page(pupil: Learner, device: int) -> str:
+    page = pupil.page(f"/bac-a-sable/appareils/{device}/reglages")
+    parsed = parse(page)
+    unlabelled = [c for c in parsed.controls if c.get("id") not in parsed.labels]
+    assert not unlabelled, unlabelled
+    assert len(parsed.ids) == len(set(parsed.ids)), "ids are unique"
+    return page
+
+
+# -- choosing a program ----------------------------------------------------------------------
+
+
+def test_the_phone_is_added_with_the_program_chosen_and_a_computer_can_install_outlook(
+    learner: Learner,  # noqa: F811
+
+) -> None:
+    home = learner.read_home()
+    assert "Mail sur iPhone" in home and "Thunderbird pour Android" in home
+    phone = add_phone(learner, "android")
+    assert "Type de sécurité" in form_page(learner, phone)
+    install(learner, learner.devices[0], "outlook")
+    assert "Méthode de chiffrement" in form_page(learner, learner.devices[0])
+    # A program of another kind of device is refused, and so is an unknown one.
+    for device, program in ((learner.devices[0], "iphone"), (phone, "outlook"),
+                            (phone, "eudora")):
+        response = learner.client.post(f"/bac-a-sable/appareils/{device}/logiciel",
+                                       data={"csrf_token": learner.token(), "program": program})
+        assert response.status_code == 400
+
+
+def test_each_program_runs_on_its_kinds_of_device() -> None:
+    assert CHOICES == {"computer": ("thunderbird", "outlook"), "phone": ("iphone", "android")}
+    for kind, programs in CHOICES.items():
+        for program in programs:
+            assert kind in PROGRAMS[program].kinds
+
+
+# -- each program's form, in its words -----------------------------------------------------
+
+
+def test_the_android_form_has_k9_mails_words_and_the_accept_any_certificate_choices(
+    learner: Learner,  # noqa: F811
+
+) -> None:
+    page = form_page(learner, add_phone(learner, "android"))
+    for key in ("incoming.title", "outgoing.title", "security", "security.none",
+                "security.tls_any_cert", "security.tls", "security.starttls_any_cert",
+                "security.starttls", "server.imap", "server.smtp", "auth", "port",
+                "delete_policy", "delete_policy.never", "delete_policy.delete"):
+        assert program_words("android", key, "fr") in page, key
+    assert "SSL/TLS (si disponible)" in page and "STARTTLS (si disponible)" in page
+    assert "tirés de sa traduction française publique" in page
+
+
+@pytest.mark.parametrize("program", ("outlook", "iphone"))
+def test_a_program_whose_words_are_unknown_says_they_are_pixlabs(
+    learner: Learner, program: str,  # noqa: F811
+) -> None:
+    device = add_phone(learner, "iphone") if program == "iphone" else learner.devices[0]
+    install(learner, device, program)
+    page = form_page(learner, device)
+    for key, entry in STRINGS[program].items():
+        if not key.startswith(("fallback.", "security.", "auth.", "ssl.")):
+            assert entry.fr in page, key
+        assert not entry.quoted
+    assert "écrits par PixLab" in page and "nous ne les inventons pas" in page
+
+
+# -- the programs' words, as data ----------------------------------------------------------
+
+SOURCE = re.compile(r"^thunderbird/thunderbird-android@[0-9a-f]{40}:[\w/.-]+/values-fr/"
+                    r"strings\.xml#[a-z0-9_]+$")
+
+
+@pytest.mark.parametrize(("program", "key"),
+                         [(p, k) for p, entries in STRINGS.items() for k in entries])
+def test_each_entry_has_both_languages_and_a_source_or_says_it_is_ours(
+    program: str, key: str,
+) -> None:
+    entry = program_string(program, key)
+    assert entry.fr.strip() and entry.en.strip()
+    assert entry.fr.count("%s") == entry.en.count("%s")
+    if entry.quoted:
+        assert SOURCE.match(entry.source or ""), entry.source
+    else:
+        assert program in ("outlook", "iphone")
+    # PixLab's own French follows the house typography; a quotation keeps its own.
+    if not entry.quoted:
+        assert not re.search(r" [:;?!]", entry.fr), entry.fr
+
+
+def test_every_string_of_a_program_is_used_by_a_template_or_the_code() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    sources = "".join(p.read_text() for p in (root / "templates").rglob("*.html"))
+    sources += "".join(p.read_text() for p in (root / "pixlab" / "web").glob("*.py"))
+    for program, entries in STRINGS.items():
+        for key in entries:
+            assert f'"{key}"' in sources, f"{program}: {key} is not used"
+
+
+def test_an_unknown_key_or_a_missing_argument_is_an_error() -> None:
+    with pytest.raises(KeyError):
+        program_words("android", "no.such.key", "fr")
+    with pytest.raises(ValueError):
+        program_words("android", "failed.auth", "fr")
+    with pytest.raises(ValueError):
+        program_words("android", "port", "de")
