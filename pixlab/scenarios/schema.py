@@ -208,7 +208,8 @@ class Matcher:
     error: str | tuple[str, ...] | None = field(default=None, metadata=doc(
         "trace: the error's catalogue key (or a list of keys)"))
     warning: str | None = field(default=None, metadata=doc(
-        "trace: a warning it carries (certificate_risk_accepted)"))
+        "trace: a warning it carries (certificate_risk_accepted, certificate_not_checked, "
+        "cleartext_fallback)"))
     security: Security | None = field(default=None, metadata=doc(
         "trace: the connection security used"))
     host: str | None = field(default=None, metadata=doc("trace: the host name typed"))

@@ -336,7 +336,8 @@ def present(data: dict[str, Any], lang: str, program: str = DEFAULT_PROGRAM) -> 
             if block["kind"] == "text" and block["direction"] == "client"
             for seg in block["segments"]
         ),
-        encrypted=data["security"] != "none",
+        encrypted=data["security"] != "none" and "cleartext_fallback" not in data.get(
+            "warnings", []),
     )
 
 
@@ -417,6 +418,16 @@ def _warning_text(key: str) -> str:
         return _(
             "Tu as accepté le risque pour ce certificat : ton logiciel ne vérifie plus l'identité "
             "de ce serveur. Un faux serveur pourrait maintenant lire ton mot de passe."
+        )
+    if key == "certificate_not_checked":
+        return _(
+            "Ton logiciel n'a pas vérifié le certificat (« accepter tous les certificats ») : "
+            "il a donné ton mot de passe à ce serveur sans savoir si c'était le vrai."
+        )
+    if key == "cleartext_fallback":
+        return _(
+            "Le serveur ne proposait pas STARTTLS, et ton logiciel a continué sans chiffrement, "
+            "sans te prévenir : ton mot de passe est passé en clair."
         )
     return key
 
