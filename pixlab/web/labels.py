@@ -23,7 +23,7 @@ SECURITY_LABELS: dict[str, LazyString] = {
     Security.TLS_ANY_CERTIFICATE: _l("SSL/TLS, sans vérifier le certificat"),
     Security.STARTTLS_ANY_CERTIFICATE: _l(
         "STARTTLS s'il est proposé (sinon en clair), sans vérifier le certificat"),
-    Security.AUTOMATIC: _l("Automatique : STARTTLS s'il est proposé, sinon en clair"),
+    Security.AUTOMATIC: _l("Automatique : STARTTLS s'il est proposé, sinon en clair"),
 }
 
 
