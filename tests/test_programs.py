@@ -139,3 +139,19 @@ def test_an_unknown_key_or_a_missing_argument_is_an_error() -> None:
         program_words("android", "failed.auth", "fr")
     with pytest.raises(ValueError):
         program_words("android", "port", "de")
+
+
+# -- the connection sheet says how to fill each program's form -------------------------------
+
+
+def test_the_sheet_says_how_to_set_its_security_in_each_programs_form(
+    learner: Learner,  # noqa: F811
+) -> None:
+    add_phone(learner, "android")
+    install(learner, learner.devices[0], "outlook")
+    home = learner.read_home()
+    assert "Dans Thunderbird pour Android, pour IMAP (port 993)" in home
+    assert "Type de sécurité\u00a0: «\u00a0SSL/TLS (toujours)\u00a0»" in home
+    assert "Méthode de chiffrement\u00a0: «\u00a0SSL/TLS\u00a0»" in home
+    install(learner, learner.devices[1], "iphone")
+    assert "Utiliser SSL\u00a0: activé" in learner.read_home()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from pixlab.client.errors import program_message, program_quote
@@ -72,6 +73,30 @@ def words(program: str, key: str, lang: str) -> str:
 def quoted(program: str, key: str) -> bool:
     """Whether a label of a program's form is the program's own text."""
     return program == DEFAULT_PROGRAM or program_string(program, key).quoted
+
+
+# Where each program's form sets the sheet's security: the label of the control, then the
+# choice, by the vocabulary's value (None: the program has no such choice).
+_SECURITY_CONTROLS = {
+    "android": ("security", {"none": "security.none", "starttls": "security.starttls",
+                             "tls": "security.tls"}),
+    "outlook": ("encryption", {"none": "security.none", "starttls": "security.starttls",
+                               "tls": "security.tls"}),
+}
+
+
+def how_to_fill(program: str, security: str, lang: str) -> str:
+    """How the sheet's security is set in a program's form, in its words."""
+    if program == "iphone" and security in ("none", "starttls", "tls"):
+        if security == "starttls":
+            return _("L'iPhone n'a pas de choix STARTTLS : demande le port SSL/TLS.")
+        state = _("activé") if security == "tls" else _("désactivé")
+        return f"{program_words('iphone', 'use_ssl', lang)}\u00a0: {state}"
+    control, choices = _SECURITY_CONTROLS.get(program, ("", {}))
+    if security not in choices:
+        return ""
+    return (f"{program_words(program, control, lang)}\u00a0: "
+            f"«\u00a0{program_words(program, choices[security], lang)}\u00a0»")
 
 
 def what_program_shows(trace: dict[str, Any], lang: str,

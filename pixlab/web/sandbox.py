@@ -9,7 +9,13 @@ from pixlab.client.programs import CHOICES, PROGRAMS, STRINGS, may_run_on
 from pixlab.web import labels, learners, settings_form, testing
 from pixlab.web.context import current_lab, wants_fragment
 from pixlab.web.limits import throttle
-from pixlab.web.program_messages import program_label, program_markup, quoted, words
+from pixlab.web.program_messages import (
+    how_to_fill,
+    program_label,
+    program_markup,
+    quoted,
+    words,
+)
 
 bp = Blueprint("sandbox", __name__, url_prefix="/bac-a-sable")
 
@@ -26,6 +32,7 @@ def _template_helpers() -> dict[str, object]:
         "program_quoted": lambda program: all(quoted(program, k) for k in STRINGS[program]),
         "program_name": labels.program_name,
         "program_choices": CHOICES,
+        "how_to_fill": lambda program, security: how_to_fill(program, security, labels.lang()),
         "is_fragment": wants_fragment,
         "moment": labels.moment,
         "device_label": learners.device_label,

@@ -26,7 +26,7 @@ from pixlab.scenarios.settings import SettingError
 from pixlab.web.context import current_lab
 from pixlab.web.embed import player_endpoint
 from pixlab.web.labels import SECURITY_LABELS, lang
-from pixlab.web.learners import ConnectionSheet, SheetLine, devices
+from pixlab.web.learners import ConnectionSheet, SheetLine, devices, other_programs
 from pixlab.web.mail_program import (
     Draft,
     MailView,
@@ -330,11 +330,12 @@ def sheet(scenario: Scenario, attempt: Attempt) -> ConnectionSheet:
     for server in scenario.sheet.servers:
         lines[server.role].append(SheetLine(
             server.protocol.upper(), attempt.fill(server.host), server.port,
-            str(SECURITY_LABELS[server.security])))
+            str(SECURITY_LABELS[server.security]), str(server.security)))
     return ConnectionSheet(attempt.fill(scenario.sheet.address),
                                    attempt.fill(scenario.sheet.username),
                                    attempt.fill(scenario.sheet.password),
-                                   lines["incoming"], lines["outgoing"])
+                                   lines["incoming"], lines["outgoing"],
+                                   other_programs(d.program for d in scenario.devices))
 
 
 def player_context(scenario: Scenario, learner: LearnerInfo, attempt: Attempt,
