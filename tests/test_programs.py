@@ -155,3 +155,25 @@ def test_the_sheet_says_how_to_set_its_security_in_each_programs_form(
     assert "Méthode de chiffrement\u00a0: «\u00a0SSL/TLS\u00a0»" in home
     install(learner, learner.devices[1], "iphone")
     assert "Utiliser SSL\u00a0: activé" in learner.read_home()
+
+
+# -- a scenario sets the program; its debrief says which behaviour mattered --------------------
+
+
+@pytest.mark.parametrize(("slug", "label", "behaviour"), (
+    ("iphone-sans-ssl", "Utiliser SSL", "l'iPhone propose de continuer sans SSL"),
+    ("outlook-chiffrement-automatique", "Méthode de chiffrement", "« Automatique »"),
+    ("android-tous-les-certificats", "Type de sécurité", "accepte tous les certificats"),
+))
+def test_a_scenarios_device_shows_its_programs_form_and_the_debrief_names_its_behaviour(
+    learner: Learner, slug: str, label: str, behaviour: str,  # noqa: F811
+) -> None:
+    behaviour = behaviour.replace("« ", "«\u00a0").replace(" »", "\u00a0»")
+    assert learner.client.post(f"/scenarios/{slug}/commencer",
+                               data={"csrf_token": learner.token()}).status_code == 303
+    page = learner.page(f"/scenarios/{slug}")
+    assert label in page
+    assert learner.client.post(f"/scenarios/{slug}/abandonner",
+                               data={"csrf_token": learner.token()}).status_code == 303
+    page = learner.page(f"/scenarios/{slug}")
+    assert "Le bilan" in page and "qui a compté" in page and behaviour in page

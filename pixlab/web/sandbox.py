@@ -32,6 +32,7 @@ def _template_helpers() -> dict[str, object]:
         "program_quoted": lambda program: all(quoted(program, k) for k in STRINGS[program]),
         "program_name": labels.program_name,
         "program_choices": CHOICES,
+        "program_behaviour": labels.program_behaviour,
         "how_to_fill": lambda program, security: how_to_fill(program, security, labels.lang()),
         "is_fragment": wants_fragment,
         "moment": labels.moment,
