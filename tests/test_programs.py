@@ -177,3 +177,44 @@ def test_a_scenarios_device_shows_its_programs_form_and_the_debrief_names_its_be
                                data={"csrf_token": learner.token()}).status_code == 303
     page = learner.page(f"/scenarios/{slug}")
     assert "Le bilan" in page and "qui a compté" in page and behaviour in page
+
+
+def test_in_the_iphone_scenario_the_player_asks_and_yes_is_recorded_as_the_mistake(
+    learner: Learner,  # noqa: F811
+) -> None:
+    slug = "iphone-sans-ssl"
+    assert learner.client.post(f"/scenarios/{slug}/commencer",
+                               data={"csrf_token": learner.token()}).status_code == 303
+    url = f"/scenarios/{slug}/appareils/telephone/reglages"
+    page = learner.page(f"/scenarios/{slug}")
+    form = {name: value for name, value in re.findall(
+        r'<input id="([a-z_]+)" name="[a-z_]+" type="text" value="([^"]*)"', page)}
+    tested = learner.client.post(url, headers={"HX-Request": "true"}, data={
+        **form, "csrf_token": learner.token(), "incoming_protocol": "imap",
+        "incoming_security": "tls", "incoming_auth": "normal", "action": "test-incoming"})
+    text = tested.get_data(as_text=True)
+    assert "Impossible de se connecter via SSL" in text and "ssl-fallback-incoming" in text
+    answered = learner.client.post(url, headers={"HX-Request": "true"}, data={
+        "csrf_token": learner.token(), "action": "ssl-fallback-incoming"})
+    assert answered.status_code == 200
+    assert "Ton mot de passe est passé en clair" in answered.get_data(as_text=True)  # the spy
+    assert learner.client.post(f"/scenarios/{slug}/abandonner",
+                               data={"csrf_token": learner.token()}).status_code == 303
+    page = learner.page(f"/scenarios/{slug}")
+    assert "le mot de passe est passé en clair" in page  # the mistake, seen by the lab
+
+
+def test_a_new_iphone_starts_with_ssl_on_and_an_unoffered_choice_is_not_kept(
+    learner: Learner,  # noqa: F811
+) -> None:
+    phone = add_phone(learner, "iphone")
+    assert 'value="tls" role="switch" checked' in form_page(learner, phone)
+    learner.settings(phone, action="save", incoming_security="none")
+    install(learner, phone, "android")  # "none" is one of Android's choices: kept
+    assert '<option value="none" selected>' in form_page(learner, phone)
+    learner.settings(phone, action="save", incoming_security="tls-any-cert")
+    install(learner, phone, "iphone")  # not an iPhone choice: back to SSL on
+    assert 'value="tls" role="switch" checked' in form_page(learner, phone)
+    # A choice the program does not offer is refused by its form.
+    refused = learner.settings(phone, action="save", incoming_security="starttls")
+    assert refused.status_code == 422

@@ -48,6 +48,9 @@ class Program:
     warns_before_cleartext: bool = False  # Thunderbird's "Je comprends les risques"
     offers_ssl_fallback: bool = False  # iPhone: "go on without SSL?" once SSL failed
     strings_file: str | None = None  # its words (Thunderbird's have their own module)
+    # The security a new account starts with ("": left for the learner to choose). iPhone's
+    # form is a switch, which is never blank: SSL starts on.
+    first_security: str = ""
 
 
 S = Security
@@ -57,7 +60,7 @@ PROGRAMS: dict[str, Program] = {
     "outlook": Program("outlook", ("computer",), (S.NONE, S.TLS, S.STARTTLS, S.AUTOMATIC),
                        strings_file="outlook.toml"),
     "iphone": Program("iphone", ("phone",), (S.TLS, S.NONE), offers_ssl_fallback=True,
-                      strings_file="iphone.toml"),
+                      strings_file="iphone.toml", first_security=S.TLS.value),
     "android": Program("android", ("phone",), (S.NONE, S.TLS_ANY_CERTIFICATE, S.TLS,
                                                S.STARTTLS_ANY_CERTIFICATE, S.STARTTLS),
                        strings_file="android.toml"),

@@ -330,7 +330,11 @@ class DeviceStore:
                 if program and not may_run_on(program, kind):
                     raise ValueError(f"{program!r} does not run on a {kind}")
                 # Written only when chosen, so that a database not yet migrated still works.
-                chosen = {"program": program} if program else {}
+                chosen: dict[str, str] = {}
+                if program:
+                    first = program_of(program).first_security
+                    chosen = {"program": program, "incoming_security": first,
+                              "outgoing_security": first}
                 device_id = conn.execute(
                     insert(Device).returning(Device.id).values(
                         learner_id=learner_id,
@@ -350,12 +354,13 @@ class DeviceStore:
 
     def change_program(self, device: DeviceInfo, program: str) -> None:
         """Install another mail program: the settings stay, but a security choice the new
-        program does not offer is left for the learner to choose again."""
+        program does not offer goes back to the new program's first one (often blank)."""
         values: dict[str, Any] = {"program": program, "updated_at": time.time()}
-        offered = {str(s) for s in program_of(program).securities}
+        chosen = program_of(program)
+        offered = {str(s) for s in chosen.securities}
         for side in ("incoming", "outgoing"):
             if getattr(device, side).security not in offered:
-                values[f"{side}_security"] = ""
+                values[f"{side}_security"] = chosen.first_security
         with self.engine.begin() as conn:
             conn.execute(update(Device).where(Device.id == device.id).values(values))
 
