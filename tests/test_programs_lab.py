@@ -15,6 +15,7 @@ from unittest.mock import ANY
 import pytest
 from conftest import ADDRESS, DOMAIN, PASSWORD
 from flask import Flask
+from flask_babel import Babel
 from test_sandbox import Learner, lab_of, last_record, make_app  # noqa: F401 (fixture)
 
 from pixlab.client.client import MailClient
@@ -24,7 +25,7 @@ from pixlab.client.spy import Credential, reveal
 from pixlab.lab.certs import CertificateKind
 from pixlab.lab.runner import Lab
 from pixlab.web.program_messages import what_program_shows
-from pixlab.web.traces import snapshot
+from pixlab.web.traces import present, snapshot
 
 SUBMISSION = ServerSettings("smtp", f"smtp.{DOMAIN}", 587, Security.STARTTLS, Auth.NORMAL,
                             ADDRESS)
@@ -184,3 +185,20 @@ def test_in_the_sandbox_iphone_asks_and_yes_really_connects_in_clear(
                if block["kind"] == "text" and block["direction"] == "client"
                for seg in block["segments"])
     assert "Le mot de passe" in answered.text or "mot de passe" in answered.text
+
+
+def test_the_result_says_the_certificate_was_not_checked_and_whose_it_was(
+    make_lab,  # type: ignore[no-untyped-def]
+) -> None:
+    lab = make_lab(certificates={f"imap.{DOMAIN}": CertificateKind.SELF_SIGNED})
+    lab.store.create_account(ADDRESS, PASSWORD)
+    settings = imap(993, Security.TLS_ANY_CERTIFICATE)
+    trace = MailClient(lab, settings).test_incoming()
+    app = Flask(__name__)
+    Babel(app)
+    with app.test_request_context():
+        view = present(snapshot(trace, lab, settings, settings.incoming, 3.0), "fr", "android")
+    tls = next(s for s in view.steps if s.name == "tls")
+    assert any("faux serveur" in line for line in tls.details)
+    assert any("Valable jusqu" in line for line in tls.details)
+    assert any("ton mot de passe à ce serveur" in w for w in view.warnings)

@@ -9,6 +9,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
+_SSL_TIME = "%b %d %H:%M:%S %Y GMT"
+
 
 def unchecked_certificate(der: bytes | None, ca_path: Path) -> dict[str, Any]:
     """What a certificate the program did not check says, and whether the lab's CA signed it.
@@ -41,6 +43,7 @@ def unchecked_certificate(der: bytes | None, ca_path: Path) -> dict[str, Any]:
         "subject": common_name(cert.subject),
         "names": names,
         "issuer": common_name(cert.issuer),
-        "not_before": cert.not_valid_before_utc.isoformat(),
-        "not_after": cert.not_valid_after_utc.isoformat(),
+        # The shape ssl's getpeercert() gives a checked certificate's dates.
+        "not_before": cert.not_valid_before_utc.strftime(_SSL_TIME),
+        "not_after": cert.not_valid_after_utc.strftime(_SSL_TIME),
     }

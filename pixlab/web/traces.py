@@ -394,6 +394,12 @@ def _tls_details(details: dict[str, Any]) -> list[str]:
                        subject=details["subject"], issuer=details.get("issuer", "?")))
     if details.get("names"):
         lines.append(_("Noms couverts : %(names)s", names=", ".join(details["names"])))
+    if details.get("checked") is False:
+        lines.append(_("Ton logiciel n'a pas vérifié ce certificat. Il est bien signé par "
+                       "l'autorité du labo, mais rien ne l'a contrôlé.")
+                     if details.get("signed_by_lab") else
+                     _("Ton logiciel n'a pas vérifié ce certificat. Il n'est pas signé par "
+                       "l'autorité du labo : c'est celui d'un faux serveur, qui lit tout."))
     if details.get("not_after"):
         try:
             until = datetime.fromtimestamp(ssl.cert_time_to_seconds(details["not_after"]), UTC)
