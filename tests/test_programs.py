@@ -218,3 +218,17 @@ def test_a_new_iphone_starts_with_ssl_on_and_an_unoffered_choice_is_not_kept(
     # A choice the program does not offer is refused by its form.
     refused = learner.settings(phone, action="save", incoming_security="starttls")
     assert refused.status_code == 422
+
+
+def test_installing_a_program_needs_the_csrf_token_and_ones_own_device(
+    learner: Learner, sandbox,  # noqa: F811
+) -> None:
+    device = learner.devices[0]
+    response = learner.client.post(f"/bac-a-sable/appareils/{device}/logiciel",
+                                   data={"program": "outlook"})
+    assert response.status_code == 400
+    other = Learner(sandbox.test_client()).start()
+    response = other.client.post(f"/bac-a-sable/appareils/{device}/logiciel",
+                                 data={"csrf_token": other.token(), "program": "outlook"})
+    assert response.status_code == 404
+    assert "Méthode de chiffrement" not in form_page(learner, device)
