@@ -145,13 +145,17 @@ def test_iphone_offers_to_go_on_without_ssl_and_yes_sends_the_password_in_clear(
 def test_android_shows_its_own_dialog_in_its_words(lab: Lab) -> None:
     wrong = replace(imap(993, Security.TLS), password="pas-le-bon")
     trace = snapshot(MailClient(lab, wrong).test_incoming(), lab, wrong, wrong.incoming, 3.0)
-    shown = what_program_shows(trace, "fr", "android")
+    app = Flask(__name__)
+    Babel(app)
+    with app.test_request_context():
+        shown = what_program_shows(trace, "fr", "android")
+        english = what_program_shows(trace, "en", "android")
     assert shown is not None and shown.program == "android"
     assert shown.title == "La configuration n'a pu terminer"
     assert shown.lines[0] == "Nom d'utilisateur ou mot de passe incorrect."
     assert shown.lines[1].startswith("(") and shown.buttons == ["Modifier les détails"]
     assert shown.sources[0].endswith("#account_setup_failed_dlg_auth_message_fmt")
-    english = what_program_shows(trace, "en", "android")
+    assert "réponse exacte du serveur" in shown.note
     assert english is not None and english.title == "Setup could not finish"
     # Outlook's and iPhone's words are not published: nothing is invented.
     assert what_program_shows(trace, "fr", "outlook") is None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from pixlab.client.errors import program_message, program_quote
@@ -30,6 +31,7 @@ class ProgramMessage:
     buttons: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     program: str = DEFAULT_PROGRAM
+    note: str = ""  # PixLab's words on what this dialog means, where the program is terse
 
 
 def program_text(key: str, lang: str, *args: str, **kwargs: str) -> str | None:
@@ -181,6 +183,19 @@ _ANDROID_SERVER = {"server_not_found", "connection_refused", "connection_timeout
                    "server_disconnected", "protocol_error", "tls_failed"}
 
 
+# What K-9 Mail's dialogs mean, in PixLab's words (the dialogs themselves say little).
+_ANDROID_NOTES = {
+    "failed.auth": _l("Entre parenthèses : la réponse exacte du serveur. « Modifier les "
+                      "détails » ramène au formulaire pour corriger l'identifiant ou le mot de "
+                      "passe."),
+    "failed.server": _l("Entre parenthèses : l'erreur que l'application a reçue. Le serveur n'a "
+                        "pas pu être joint : vérifie son nom, le port et la sécurité."),
+    "failed.certificate": _l("« Accepter le certificat » ferait confiance à ce serveur pour "
+                             "toujours, même si c'est un faux. La bonne réponse est de le "
+                             "rejeter, puis de vérifier le nom du serveur."),
+}
+
+
 def _android(trace: dict[str, Any], lang: str) -> ProgramMessage | None:
     error = trace.get("error")
     if not error:
@@ -203,4 +218,5 @@ def _android(trace: dict[str, Any], lang: str) -> ProgramMessage | None:
     text = program_words("android", message, lang, reason)
     return ProgramMessage(title, text.split("\n"),
                           [program_words("android", b, lang) for b in buttons],
-                          [str(program_string("android", message).source)], "android")
+                          [str(program_string("android", message).source)], "android",
+                          str(_ANDROID_NOTES[message]))
