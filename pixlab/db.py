@@ -136,15 +136,18 @@ class Device(Base):
     )
     position: Mapped[int] = mapped_column(Integer)  # 1, 2: the order the learner added them
     kind: Mapped[str] = mapped_column(String(20))  # "computer" or "phone"
+    # The mail program it imitates ("thunderbird", "outlook", "iphone", "android"); "" is
+    # Thunderbird, as every device was before programs could be chosen.
+    program: Mapped[str] = mapped_column(String(20), server_default="")
     incoming_protocol: Mapped[str] = mapped_column(String(10), default="imap")
     incoming_host: Mapped[str] = mapped_column(String(255), default="")
     incoming_port: Mapped[int | None] = mapped_column(Integer)
-    incoming_security: Mapped[str] = mapped_column(String(10), default="")
+    incoming_security: Mapped[str] = mapped_column(String(20), default="")
     incoming_auth: Mapped[str] = mapped_column(String(10), default="normal")
     incoming_username: Mapped[str] = mapped_column(String(320), default="")
     outgoing_host: Mapped[str] = mapped_column(String(255), default="")
     outgoing_port: Mapped[int | None] = mapped_column(Integer)
-    outgoing_security: Mapped[str] = mapped_column(String(10), default="")
+    outgoing_security: Mapped[str] = mapped_column(String(20), default="")
     outgoing_auth: Mapped[str] = mapped_column(String(10), default="normal")
     outgoing_username: Mapped[str] = mapped_column(String(320), default="")
     # What the learner typed, as a mail program remembers it (the lab password, or a wrong one).

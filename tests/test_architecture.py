@@ -90,4 +90,5 @@ def test_the_lab_says_security_with_the_clients_words() -> None:
 
 def test_scenario_files_say_protocols_with_the_clients_words() -> None:
     assert typing.get_args(IncomingProtocol) == INCOMING_PROTOCOLS
-    assert SECURITIES == ("none", "starttls", "tls")
+    # The three of every program, then the variants some programs offer (client/programs.py).
+    assert SECURITIES == ("none", "starttls", "tls", "tls-any-cert", "starttls-any-cert", "auto")

@@ -168,9 +168,20 @@ def test_a_pop3_download_on_one_device_empties_the_other_devices_imap_inbox(
 ) -> None:
     url = serve()
     address, password = start_learner(page, url)
+    page.get_by_label("Thunderbird pour Android").check()
     page.get_by_role("button", name="Ajouter un téléphone").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Téléphone")
-    fill_settings(page, address, password)  # the phone: IMAP
+    # The phone: IMAP, in its own program's form.
+    page.get_by_label("Mot de passe", exact=True).fill(password)
+    incoming = page.get_by_role("group", name="Paramètres de serveur entrant")
+    incoming.get_by_label("Type de compte").select_option("imap")
+    incoming.get_by_label("Serveur IMAP").fill(f"imap.{DOMAIN}")
+    incoming.get_by_label("Type de sécurité").select_option("tls")
+    incoming.get_by_label("Port").fill("993")
+    outgoing = page.get_by_role("group", name="Paramètres du serveur sortant")
+    outgoing.get_by_label("Serveur SMTP").fill(f"smtp.{DOMAIN}")
+    outgoing.get_by_label("Type de sécurité").select_option("tls")
+    outgoing.get_by_label("Port").fill("465")
     page.get_by_role("button", name="Enregistrer sans tester").click()
     expect(page.get_by_role("status").filter(has_text="Réglages enregistrés")).to_be_visible()
     page.goto(url + "/bac-a-sable")

@@ -57,6 +57,10 @@ EXPECTED_ERRORS: dict[str, str | re.Pattern[str]] = {
     # tomllib's own words (and where it stopped) come between the two parts.
     "not-toml": re.compile(r"not valid TOML: .+ \(at line 8, column \d+\) — check quotes, "
                            r"brackets and = signs"),
+    "program-of-another-device": "devices[1].program: 'iphone' is not a program of a "
+                                 "computer: choose thunderbird, outlook",
+    "security-not-offered": "devices[1].incoming.security: 'tls-any-cert' is not a choice of "
+                            "outlook's form: choose one of none, tls, starttls, auto",
     "protocol-no-device": "objectives[1].when: this objective can never be met: no device can "
                           "ever do this in this scenario's lab (no device can use IMAP with the "
                           "settings it may change)",

@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pixlab.client.certificates import unchecked_certificate
 from pixlab.client.errors import ClientError, classify
 from pixlab.client.network import Hop, LabNetwork
 from pixlab.client.protocols import LabIMAP, LabPOP3, LabSMTP, Recorder
@@ -231,37 +232,54 @@ class MailClient:
             self._ports.append(sock.getsockname()[1])
         secrets = _secrets(server.username, self.settings.password)
         recorder = Recorder(trace, secrets)
-        if server.security is Security.TLS:
-            sock = self._handshake(trace, sock, server.host)
+        if server.security.implicit_tls:
+            sock = self._handshake(trace, sock, server)
             recorder.tls = True
         return sock, recorder
 
-    def _tls_context(self, trace: Trace, host: str) -> ssl.SSLContext:
+    def _tls_context(self, trace: Trace, server: ServerSettings) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.lab.ca.ca_path))
-        if host.lower() in self.settings.accepted_risks:
+        if not server.security.checks_certificate:
+            # "SSL/TLS (si disponible)": the program takes whatever certificate comes.
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            trace.warnings.append("certificate_not_checked")
+        elif server.host.lower() in self.settings.accepted_risks:
             # What "Confirmer l'exception de sécurité" does: no more checks for this host.
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             trace.warnings.append("certificate_risk_accepted")
         return context
 
-    def _handshake(self, trace: Trace, sock: socket.socket, host: str) -> ssl.SSLSocket:
+    def _handshake(
+        self, trace: Trace, sock: socket.socket, server: ServerSettings
+    ) -> ssl.SSLSocket:
         with trace.step("tls") as step:
             try:
-                tls = self._tls_context(trace, host).wrap_socket(sock, server_hostname=host)
+                tls = self._tls_context(trace, server).wrap_socket(
+                    sock, server_hostname=server.host)
             except BaseException:
                 sock.close()
                 raise
-            step.details.update(_tls_details(tls))
+            step.details.update(_tls_details(tls, self.lab))
         return tls
 
-    def _upgrade(self, trace: Trace, client: Any, offered: bool, host: str) -> None:
-        """STARTTLS/STLS, refused here when the server does not offer it (as Thunderbird does)."""
+    def _upgrade(self, trace: Trace, client: Any, offered: bool, server: ServerSettings) -> bool:
+        """STARTTLS/STLS; whether it happened.
+
+        Refused when the server does not offer it (as Thunderbird does), unless
+        the program goes on in clear then ("STARTTLS (si disponible)",
+        "Automatique"): the password then travels in clear, without a warning.
+        """
+        if not offered and server.security.falls_back_to_cleartext:
+            trace.warnings.append("cleartext_fallback")
+            return False
         with trace.step("tls", starttls=True) as step:
             if not offered:
                 raise ClientError("starttls_not_offered")
-            client.upgrade(self._tls_context(trace, host))
-            step.details.update(_tls_details(client.sock))
+            client.upgrade(self._tls_context(trace, server))
+            step.details.update(_tls_details(client.sock, self.lab))
+        return True
 
     @contextmanager
     def _incoming(self, trace: Trace) -> Iterator[LabIMAP | LabPOP3]:
@@ -300,8 +318,8 @@ class MailClient:
         caps_step[0].__exit__(None, None, None)
         trace.step_named("capabilities").details["list"] = sorted(client.capabilities)  # type: ignore[union-attr]
         try:
-            if server.security is Security.STARTTLS:
-                self._upgrade(trace, client, "STARTTLS" in client.capabilities, server.host)
+            if server.security.starttls and self._upgrade(
+                    trace, client, "STARTTLS" in client.capabilities, server):
                 client.refresh_capabilities()
             self._imap_login(trace, client, server)
         except BaseException:
@@ -344,8 +362,7 @@ class MailClient:
             with trace.step("capabilities") as step:
                 caps = client.capa()
                 step.details["list"] = sorted(caps)
-            if server.security is Security.STARTTLS:
-                self._upgrade(trace, client, "STLS" in caps, server.host)
+            if server.security.starttls and self._upgrade(trace, client, "STLS" in caps, server):
                 caps = client.capa()
             self._pop3_login(trace, client, server, caps)
         except BaseException:
@@ -391,8 +408,8 @@ class MailClient:
             with trace.step("capabilities") as step:
                 smtp.ehlo()
                 step.details["list"] = sorted(smtp.esmtp_features)
-            if server.security is Security.STARTTLS:
-                self._upgrade(trace, smtp, smtp.has_extn("starttls"), server.host)
+            if server.security.starttls and self._upgrade(
+                    trace, smtp, smtp.has_extn("starttls"), server):
                 smtp.ehlo()
             if server.auth is not Auth.NONE:
                 with trace.step("auth", method=str(server.auth)):
@@ -515,8 +532,11 @@ def _secrets(username: str, password: str) -> list[bytes]:
     return forms
 
 
-def _tls_details(tls: Any) -> dict[str, Any]:
+def _tls_details(tls: Any, lab: Lab) -> dict[str, Any]:
     cert = tls.getpeercert() or {}
+    if not cert:  # not checked ("accept every certificate"): read it anyway, for the lesson
+        return {"version": tls.version(), "cipher": (tls.cipher() or ("",))[0],
+                **unchecked_certificate(tls.getpeercert(binary_form=True), lab.ca.ca_path)}
     alt_names = cert.get("subjectAltName", ())
     names = [value for kind, value in alt_names if kind in ("DNS", "IP Address")]
     return {
@@ -570,3 +590,4 @@ def _quietly(action: Callable[[], Any]) -> None:
     except (OSError, imaplib.IMAP4.error, poplib.error_proto, smtplib.SMTPException, ValueError,
             AttributeError):
         pass
+

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pixlab.client.network import NameNotFound
-from pixlab.client.settings import Security, ServerSettings
+from pixlab.client.settings import ServerSettings
 from pixlab.client.thunderbird import thunderbird
 from pixlab.client.trace import ErrorReport
 from pixlab.typography import french
@@ -300,7 +300,7 @@ def _key(exc: BaseException, step: str, server: ServerSettings, hop: Hop | None)
         return "tls_on_plaintext_port"
     if step == "tcp" and isinstance(exc, TimeoutError):
         return "connection_timeout"
-    if step in ("greeting", "tls") and _is_tls_port(hop) and server.security is not Security.TLS:
+    if step in ("greeting", "tls") and _is_tls_port(hop) and not server.security.implicit_tls:
         return "plaintext_on_tls_port"
     text = str(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):

@@ -23,11 +23,42 @@ class Protocol(StrEnum):
 
 
 class Security(StrEnum):
-    """"Sécurité de la connexion"."""
+    """"Sécurité de la connexion", with the variants some programs offer besides the three.
+
+    The variants are behaviours of real programs (see `pixlab.client.programs`):
+    K-9 Mail, now Thunderbird for Android, offered "SSL/TLS (si disponible)" and
+    "STARTTLS (si disponible)", which accepted every certificate, the second
+    one also going on in clear when the server offered no STARTTLS; Outlook's
+    "Automatique" uses STARTTLS when it is offered and goes on without it
+    otherwise (PixLab's model of it).
+    """
 
     NONE = "none"
     STARTTLS = "starttls"
     TLS = "tls"
+    TLS_ANY_CERTIFICATE = "tls-any-cert"
+    STARTTLS_ANY_CERTIFICATE = "starttls-any-cert"
+    AUTOMATIC = "auto"
+
+    @property
+    def implicit_tls(self) -> bool:
+        """TLS from the first byte (ports 993, 995, 465)."""
+        return self in (Security.TLS, Security.TLS_ANY_CERTIFICATE)
+
+    @property
+    def starttls(self) -> bool:
+        """TLS asked for after connecting (STARTTLS, STLS)."""
+        return self in (Security.STARTTLS, Security.STARTTLS_ANY_CERTIFICATE, Security.AUTOMATIC)
+
+    @property
+    def checks_certificate(self) -> bool:
+        """Whether the program checks the server's certificate (name, date, signature)."""
+        return self not in (Security.TLS_ANY_CERTIFICATE, Security.STARTTLS_ANY_CERTIFICATE)
+
+    @property
+    def falls_back_to_cleartext(self) -> bool:
+        """Whether the program goes on in clear when the server offers no STARTTLS."""
+        return self in (Security.STARTTLS_ANY_CERTIFICATE, Security.AUTOMATIC)
 
 
 class Auth(StrEnum):

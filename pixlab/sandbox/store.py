@@ -18,6 +18,12 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from pixlab.client.programs import (
+    DEFAULT_PROGRAM,
+    may_run_on,
+    program_of,
+    with_program,
+)
 from pixlab.client.settings import (
     SETTING_KINDS,
     AccountSettings,
@@ -107,6 +113,7 @@ class DeviceInfo:
     accepted_cleartext: bool
     accepted_risks: frozenset[str]
     updated_at: float
+    program: str = DEFAULT_PROGRAM  # the mail program it imitates (pixlab.client.programs)
 
     @property
     def configured(self) -> bool:
@@ -129,7 +136,8 @@ class DeviceInfo:
         the other side may be incomplete: its blanks become values that
         `missing()` reports before any operation would use them.
         """
-        return account_settings(self.settings(), address, incomplete="as-typed")
+        settings = account_settings(self.settings(), address, incomplete="as-typed")
+        return with_program(settings, program_of(self.program))
 
 
 @dataclass(frozen=True)
@@ -197,6 +205,7 @@ def _device(row: Any) -> DeviceInfo:
         bool(row.accepted_cleartext),
         frozenset(h for h in row.accepted_risks.splitlines() if h),
         row.updated_at,
+        row.program or DEFAULT_PROGRAM,
     )
 
 
@@ -299,11 +308,14 @@ class DeviceStore:
             ).first()
         return _device(row) if row else None
 
-    def add_device(self, learner_id: int, username: str) -> DeviceInfo:
+    def add_device(self, learner_id: int, username: str, program: str = "") -> DeviceInfo:
         """Add the next device (a computer, then a phone), its settings still to fill in.
+
+        `program`: the mail program it imitates ("": Thunderbird, as before programs).
 
         Raises:
             DeviceLimitReached: the learner already has MAX_DEVICES devices.
+            ValueError: the program does not run on that kind of device.
         """
         try:
             with self.engine.begin() as conn:
@@ -314,14 +326,24 @@ class DeviceStore:
                 ).scalar_one()
                 if count >= MAX_DEVICES:
                     raise DeviceLimitReached()
+                kind = DEVICE_KINDS[count]
+                if program and not may_run_on(program, kind):
+                    raise ValueError(f"{program!r} does not run on a {kind}")
+                # Written only when chosen, so that a database not yet migrated still works.
+                chosen: dict[str, str] = {}
+                if program:
+                    first = program_of(program).first_security
+                    chosen = {"program": program, "incoming_security": first,
+                              "outgoing_security": first}
                 device_id = conn.execute(
                     insert(Device).returning(Device.id).values(
                         learner_id=learner_id,
                         position=count + 1,
-                        kind=DEVICE_KINDS[count],
+                        kind=kind,
                         incoming_username=username,
                         outgoing_username=username,
                         updated_at=time.time(),
+                        **chosen,
                     )
                 ).scalar_one()
         except IntegrityError:
@@ -329,6 +351,18 @@ class DeviceStore:
         device = self.device(learner_id, device_id)
         assert device is not None
         return device
+
+    def change_program(self, device: DeviceInfo, program: str) -> None:
+        """Install another mail program: the settings stay, but a security choice the new
+        program does not offer goes back to the new program's first one (often blank)."""
+        values: dict[str, Any] = {"program": program, "updated_at": time.time()}
+        chosen = program_of(program)
+        offered = {str(s) for s in chosen.securities}
+        for side in ("incoming", "outgoing"):
+            if getattr(device, side).security not in offered:
+                values[f"{side}_security"] = chosen.first_security
+        with self.engine.begin() as conn:
+            conn.execute(update(Device).where(Device.id == device.id).values(values))
 
     def save_settings(self, device_id: int, values: dict[str, Any]) -> None:
         """Store what the settings form sent (only the known columns)."""
@@ -359,9 +393,9 @@ class DeviceStore:
     # -- other parts' devices (above the sandbox's positions) --------------------
 
     def keep_devices(
-        self, learner_id: int, devices: Mapping[int, tuple[str, Mapping[str, Any]]]
+        self, learner_id: int, devices: Mapping[int, tuple[str, Mapping[str, Any], str]]
     ) -> dict[int, DeviceInfo]:
-        """Write another part's devices of a learner: {position: (kind, flat settings)}.
+        """Write another part's devices of a learner: {position: (kind, flat settings, program)}.
 
         A scenario's devices live at positions above the sandbox's `MAX_DEVICES`,
         so the sandbox's settings form, mail program and traces serve them
@@ -375,8 +409,8 @@ class DeviceStore:
                 select(Device.position, Device.id).where(
                     Device.learner_id == learner_id, Device.position.in_(list(devices)))
             )}
-            for position, (kind, settings) in devices.items():
-                values = {**columns_of(settings), "updated_at": time.time()}
+            for position, (kind, settings, program) in devices.items():
+                values = {**columns_of(settings), "updated_at": time.time(), "program": program}
                 if position in existing:
                     conn.execute(update(Device).where(Device.id == existing[position])
                                  .values(values))

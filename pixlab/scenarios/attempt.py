@@ -87,6 +87,7 @@ class DeviceView:
     name: Text
     settings: Mapping[str, Any]
     editable: frozenset[str]
+    program: str = ""  # the mail program it imitates ("": Thunderbird)
 
     def missing(self, side: str) -> list[str]:
         """The settings one side ("incoming", "outgoing") still needs."""

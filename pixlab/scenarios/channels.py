@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixlab.client.network import PortState
-from pixlab.client.settings import INCOMING_PROTOCOLS, SECURITIES, SIDES, Protocol
+from pixlab.client.settings import INCOMING_PROTOCOLS, SECURITIES, SIDES, Protocol, Security
 from pixlab.lab.config import LISTENERS, LISTENERS_BY_NAME, ListenerSpec
 from pixlab.scenarios.matchers import EVENT_PROTOCOLS
 from pixlab.scenarios.schema import INTRUDER_DEVICE, LAB_DEVICE, DeviceSpec, Matcher, Scenario
@@ -97,15 +97,17 @@ class Channels:
 
     def _secured(self, device: str, listener: ListenerSpec, security: str) -> set[Channel]:
         can_log_in = listener.name != "smtp"  # port 25 takes mail, never a login
+        chosen = Security(security)
         if listener.implicit_tls:
-            tls = security == "tls"
-        elif security == "starttls":
+            tls = chosen.implicit_tls
+        elif chosen.starttls:
             tls = self.world_starttls
         else:
             tls = False
-        if not tls and (security == "tls" or listener.implicit_tls):
+        if not tls and (chosen.implicit_tls or listener.implicit_tls):
             return set()  # the handshake fails: only the connection itself happens
-        logged_in = can_log_in and (tls or (security == "none" and self.cleartext))
+        in_clear = chosen is Security.NONE or (chosen.falls_back_to_cleartext and not tls)
+        logged_in = can_log_in and (tls or (in_clear and self.cleartext))
         channels = {Channel(device, listener, tls, False)}
         if logged_in:
             channels.add(Channel(device, listener, tls, True))

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 
 from pixlab.client.client import DEFAULT_TIMEOUT, LocalMail, MailClient
 from pixlab.client.network import LabNetwork
+from pixlab.client.programs import program_of, ssl_fallback, with_program
 from pixlab.client.settings import missing
 from pixlab.client.trace import Trace
 from pixlab.lab.runner import Lab
@@ -255,11 +256,28 @@ class ScenarioEngine(AccountPages):
 
         return self._device_view(spec, self.attempts.update(attempt_id, change))
 
+    def ssl_fallback(self, attempt_id: int, device_id: str, side: str) -> Outcome:
+        """iPhone's "yes" to "go on without SSL?": SSL off, the port in clear, test again.
+
+        Raises:
+            ValueError: the device's program never asks that.
+            SettingError: the scenario does not let the learner change those settings.
+        """
+        record = self._record(attempt_id)
+        spec = self.scenario(record.slug).device(device_id)
+        if not program_of(spec.program).offers_ssl_fallback:
+            raise ValueError(f"{device_id}: its program never offers to go on without SSL")
+        self.change_settings(attempt_id, device_id,
+                             ssl_fallback(record.state.devices[device_id], side))
+        return self.run(attempt_id, device_id, f"test_{side}")
+
     def client(self, attempt_id: int, device_id: str) -> MailClient:
         """The device's mail program, on this scenario's network and world."""
         record = self._record(attempt_id)
         scenario = self.scenario(record.slug)
-        settings = account_settings(record.state.devices[device_id], record.address)
+        settings = with_program(
+            account_settings(record.state.devices[device_id], record.address),
+            program_of(scenario.device(device_id).program))
         network = self.network(scenario, record.learner)
         return MailClient(self.lab, settings, network, self.client_timeout)
 
@@ -550,7 +568,7 @@ class ScenarioEngine(AccountPages):
     @staticmethod
     def _device_view(spec: DeviceSpec, settings: Mapping[str, Any]) -> DeviceView:
         return DeviceView(spec.id, spec.kind, spec.name, dict(settings),
-                          expand_editable(spec.editable))
+                          expand_editable(spec.editable), spec.program)
 
 
 def _answer(question: Question, kept: dict[str, Any], right: tuple[int, ...]) -> QuizAnswer:

@@ -78,7 +78,7 @@ KIND_FIELDS = {
     "storage": ("at_least", "at_most", "subject"),
 }
 # The warnings a trace can carry.
-TRACE_WARNINGS = ("certificate_risk_accepted",)
+TRACE_WARNINGS = ("certificate_risk_accepted", "certificate_not_checked", "cleartext_fallback")
 
 
 @dataclass(frozen=True)

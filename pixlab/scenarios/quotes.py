@@ -251,6 +251,7 @@ def shown_texts() -> tuple[dict[str, Shown], dict[str, Shown]]:
     from babel.messages.pofile import read_po
 
     from pixlab.client import errors
+    from pixlab.client.programs import STRINGS as PROGRAM_STRINGS
     from pixlab.client.thunderbird import STRINGS
     from pixlab.lab import replies
 
@@ -275,6 +276,11 @@ def shown_texts() -> tuple[dict[str, Shown], dict[str, Shown]]:
             if key in STRINGS:
                 labels["fr"].append(STRINGS[key]["fr"])
                 labels["en"].append(STRINGS[key]["en"])
+    # The other programs' words (pixlab/client/*.toml): their forms and dialogs show them all.
+    for words in PROGRAM_STRINGS.values():
+        for word in words.values():
+            labels["fr"].append(word.fr)
+            labels["en"].append(word.en)
     server = [v for k, v in vars(replies).items() if k.isupper() and isinstance(v, str)]
     said: dict[str, list[str]] = {"fr": list(server), "en": list(server)}
     for entry in STRINGS.values():

@@ -76,9 +76,11 @@ QuestionKind = Literal["single", "multiple"]
 # The operations of a device's mail program (the client's `Trace.operation`).
 OPERATIONS = ("test", "fetch", "list", "read", "move", "delete", "send")
 # What a walkthrough step may `do`: the client's operations, and the IT service's reset page.
+# A walkthrough's answer "yes" to iPhone's "go on without SSL?", by the side it tests again.
+FALLBACK_STEPS = {"ssl_fallback_incoming": "incoming", "ssl_fallback_outgoing": "outgoing"}
 STEP_ACTIONS = ("test_incoming", "test_outgoing", "fetch", "list", "read", "move", "delete",
                 "send", "reset_password", "archive", "reinstall", "create_folder",
-                "create_app_password")
+                "create_app_password", *FALLBACK_STEPS)
 
 
 Identified = TypeVar("Identified", "DeviceSpec", "Objective", "Mistake", "Question")
@@ -215,7 +217,8 @@ class Matcher:
     error: str | tuple[str, ...] | None = field(default=None, metadata=doc(
         "trace: the error's catalogue key (or a list of keys)"))
     warning: str | None = field(default=None, metadata=doc(
-        "trace: a warning it carries (certificate_risk_accepted)"))
+        "trace: a warning it carries (certificate_risk_accepted, certificate_not_checked, "
+        "cleartext_fallback)"))
     security: Security | None = field(default=None, metadata=doc(
         "trace: the connection security used"))
     host: str | None = field(default=None, metadata=doc("trace: the host name typed"))
@@ -339,6 +342,9 @@ class DeviceSpec:
     id: str = field(metadata=doc("a short name used by matchers (ordinateur, telephone)"))
     kind: Literal["computer", "phone"] = field(metadata=doc("computer or phone"))
     name: Text = field(metadata=doc("what the player calls it"))
+    program: str = field(default="", metadata=doc(
+        "the mail program it imitates: thunderbird (the default), outlook (computer), "
+        "iphone or android (phone)"))
     incoming: IncomingSpec = field(default_factory=IncomingSpec, metadata=doc(
         "the incoming server's settings"))
     outgoing: OutgoingSpec = field(default_factory=OutgoingSpec, metadata=doc(
@@ -408,7 +414,8 @@ class Step:
         "settings to change, as the learner would ({ \"incoming.port\" = 993 })"))
     do: str | None = field(default=None, metadata=doc(
         "test_incoming, test_outgoing, fetch, list, read, move, delete, send, reset_password, "
-        "archive, reinstall, create_folder, create_app_password"))
+        "archive, reinstall, create_folder, create_app_password, ssl_fallback_incoming or "
+        "ssl_fallback_outgoing (iPhone's \"yes, without SSL\")"))
     wait: int | None = field(default=None, metadata=doc("seconds that pass (for arrivals)"))
     folder: str = field(default="INBOX", metadata=doc("list, read, move, delete: the folder"))
     message: LocalText | None = field(default=None, metadata=doc(
@@ -490,7 +497,7 @@ class Scenario:
     objectives: tuple[Objective, ...] = field(metadata=doc("what the learner must achieve"))
     tags: tuple[str, ...] = field(default=(), metadata=doc("keywords for the catalogue"))
     order: int = field(default=1000, metadata=doc(
-        "its place in the catalogue, lower first (the fifteen shipped: 1 to 15)"))
+        "its place in the catalogue, lower first (the eighteen shipped: 1 to 18)"))
     mistakes: tuple[Mistake, ...] = field(default=(), metadata=doc("the mistakes watched for"))
     hints: tuple[Text, ...] = field(default=(), metadata=doc(
         "hints revealed one by one; the last nearly gives the answer"))

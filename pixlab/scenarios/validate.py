@@ -16,6 +16,7 @@ from typing import Any
 
 from pixlab.client.errors import CATALOGUE
 from pixlab.client.network import PortState
+from pixlab.client.programs import DEFAULT_PROGRAM, PROGRAMS, may_run_on
 from pixlab.lab.config import LISTENERS_BY_NAME
 from pixlab.lab.events import EVENT_KINDS
 from pixlab.lab.store import DEFAULT_FOLDERS
@@ -272,6 +273,18 @@ def _check_devices(scenario: Scenario, problems: Problems) -> None:
         if device.id == PROGRAM_DEVICE:
             problems.error(f"{path}.id", f"'{PROGRAM_DEVICE}' names the real mail programs: "
                            "choose another id")
+        if device.program and not may_run_on(device.program, device.kind):
+            runs = [p for p in PROGRAMS if may_run_on(p, device.kind)]
+            problems.error(f"{path}.program", f"'{device.program}' is not a program of a "
+                           f"{device.kind}: choose {', '.join(runs)}"
+                           + did_you_mean(device.program, runs))
+        offered = PROGRAMS.get(device.program or DEFAULT_PROGRAM)
+        for side in ("incoming", "outgoing"):
+            chosen = getattr(device, side).security
+            if offered and chosen is not None and chosen not in offered.securities:
+                problems.error(f"{path}.{side}.security", f"'{chosen}' is not a choice of "
+                               f"{offered.id}'s form: choose one of "
+                               f"{', '.join(str(s) for s in offered.securities)}")
         for m, name in enumerate(device.editable, 1):
             if name not in allowed:
                 problems.error(f"{path}.editable[{m}]", f"unknown setting '{name}'"

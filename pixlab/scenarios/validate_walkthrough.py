@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pixlab.client.errors import CATALOGUE
+from pixlab.client.programs import DEFAULT_PROGRAM, PROGRAMS
 from pixlab.scenarios.fields import Problems, did_you_mean
-from pixlab.scenarios.schema import STEP_ACTIONS, Scenario, Step
+from pixlab.scenarios.schema import FALLBACK_STEPS, STEP_ACTIONS, Scenario, Step
 from pixlab.scenarios.settings import SETTING_FIELDS, SettingError, coerce
 from pixlab.scenarios.settings import expand_editable as editable_of
 
@@ -51,6 +52,11 @@ def _check_step(scenario: Scenario, step: Step, path: str, problems: Problems) -
         problems.error(f"{path}.target", "say which folder to move it to")
     if step.do == "create_folder" and not step.target:
         problems.error(f"{path}.target", "say which folder to create: target = \"…\"")
+    if step.do in FALLBACK_STEPS and not getattr(PROGRAMS.get(
+            scenario.device(step.device or "").program or DEFAULT_PROGRAM),
+            "offers_ssl_fallback", False):
+        problems.error(f"{path}.do", f"the program of '{step.device}' never offers to go on "
+                       "without SSL — give that device program = \"iphone\"")
     if step.do == "reinstall" and not scenario.device(step.device or "").reinstall:
         problems.error(f"{path}.do", f"'{step.device}' cannot be reinstalled here — add "
                        "reinstall = true to that device")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pixlab.scenarios.attempt import Attempt, Outcome
 from pixlab.scenarios.engine import ScenarioEngine
-from pixlab.scenarios.schema import Step, fill, local
+from pixlab.scenarios.schema import FALLBACK_STEPS, Step, fill, local
 from pixlab.scenarios.storage import MemoryLocalMail
 
 
@@ -92,6 +92,8 @@ def _play_step(
     device = step.device or ""
     if step.do == "reinstall":
         return engine.reinstall(attempt_id, device, locals_[device])
+    if step.do in FALLBACK_STEPS:
+        return engine.ssl_fallback(attempt_id, device, FALLBACK_STEPS[step.do])
     uid = None
     if step.do in ("read", "move", "delete", "archive"):
         wanted = fill(local(step.message, attempt.lang), values)

@@ -8,12 +8,14 @@ their own folders).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import abort, current_app, session
 from flask_babel import lazy_gettext as _l
 
+from pixlab.client.programs import DEFAULT_PROGRAM
 from pixlab.sandbox.local import LocalMailbox
 from pixlab.sandbox.store import (
     MAX_DEVICES,
@@ -150,6 +152,7 @@ class SheetLine:
     host: str
     port: int
     security: str
+    security_value: str = ""  # the vocabulary's value ("tls" …), for each program's words
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,9 @@ class ConnectionSheet:
     password: str
     incoming: list[SheetLine]
     outgoing: list[SheetLine]
+    # The programs, other than Thunderbird, of the devices it is for: the sheet says how to
+    # fill each one's form.
+    programs: tuple[str, ...] = ()
 
 
 _SHEET_HOSTS = {"imap": "imap", "imaps": "imap", "pop3": "pop", "pop3s": "pop",
@@ -176,6 +182,7 @@ def connection_sheet(lab: Lab, learner: LearnerInfo) -> ConnectionSheet:
             f"{_SHEET_HOSTS[info.name]}.{domain}",
             info.spec.port_canonical,
             str(SECURITY_LABELS[info.security]),
+            str(info.security),
         )
         for info in lab.listeners
         if info.name in _SHEET_HOSTS
@@ -188,13 +195,19 @@ def connection_sheet(lab: Lab, learner: LearnerInfo) -> ConnectionSheet:
         learner.password,
         [line for line in lines if line.protocol != "SMTP"],
         [line for line in lines if line.protocol == "SMTP"],
+        other_programs(d.program for d in DeviceStore(lab.engine).devices(learner.id)),
     )
 
 
-def add_device(learner: LearnerInfo) -> DeviceInfo | None:
-    """Add the second device (a phone); None when the learner already has two."""
+def other_programs(programs: Iterable[str]) -> tuple[str, ...]:
+    """The programs other than Thunderbird, each once, in order."""
+    return tuple(dict.fromkeys(p for p in programs if p and p != DEFAULT_PROGRAM))
+
+
+def add_device(learner: LearnerInfo, program: str = "") -> DeviceInfo | None:
+    """Add the second device (a phone, with its program); None when the learner has two."""
     try:
-        return devices().add_device(learner.id, username=learner.address)
+        return devices().add_device(learner.id, username=learner.address, program=program)
     except DeviceLimitReached:
         return None
 

@@ -166,7 +166,8 @@ def _imap_view(lab: Lab, learner: LearnerInfo, device: DeviceInfo, folder: str,
     if failed is not None and failed.data.get("traces"):
         # Nothing changed since the last failure: showing it again beats making the
         # learner wait for the same timeout at every view (and storing it once more).
-        view.error_trace_id, view.error = failed.id, present(failed.data["traces"][-1], lang())
+        view.error_trace_id = failed.id
+        view.error = present(failed.data["traces"][-1], lang(), device.program)
         return view
     client = client_for(lab, learner, device)
     overview = client.fetch()
@@ -199,7 +200,7 @@ def _failed(lab: Lab, learner: LearnerInfo, device: DeviceInfo, view: MailView, 
                     float(current_app.config.get("SANDBOX_CLIENT_TIMEOUT", DEFAULT_TIMEOUT)))
     view.error_trace_id = devices().record_trace(learner.id, device.id, kind, False,
                                                  {"traces": [data]})
-    view.error = present(data, lang())
+    view.error = present(data, lang(), device.program)
     return view
 
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from pixlab.client.errors import program_message, program_quote
+from pixlab.client.programs import DEFAULT_PROGRAM, program_string, program_words
 from pixlab.client.thunderbird import STRINGS, thunderbird
 
 
@@ -27,6 +30,8 @@ class ProgramMessage:
     lines: list[str]
     buttons: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    program: str = DEFAULT_PROGRAM
+    note: str = ""  # PixLab's words on what this dialog means, where the program is terse
 
 
 def program_text(key: str, lang: str, *args: str, **kwargs: str) -> str | None:
@@ -60,8 +65,53 @@ def program_markup(key: str, lang: str, **kwargs: str) -> Markup | None:
 _LOGIN_FAILED = ("wrong_credentials", "account_locked", "app_password_required")
 
 
-def what_program_shows(trace: dict[str, Any], lang: str) -> ProgramMessage | None:
-    """The dialog Thunderbird would show for a stored trace's failure, or None."""
+def words(program: str, key: str, lang: str) -> str:
+    """A label of a program's form, in its words (or PixLab's, where its own are unknown)."""
+    if program == DEFAULT_PROGRAM:
+        return program_label(key, lang, key)
+    return program_words(program, key, lang)
+
+
+def quoted(program: str, key: str) -> bool:
+    """Whether a label of a program's form is the program's own text."""
+    return program == DEFAULT_PROGRAM or program_string(program, key).quoted
+
+
+# Where each program's form sets the sheet's security: the label of the control, then the
+# choice, by the vocabulary's value (None: the program has no such choice).
+_SECURITY_CONTROLS = {
+    "android": ("security", {"none": "security.none", "starttls": "security.starttls",
+                             "tls": "security.tls"}),
+    "outlook": ("encryption", {"none": "security.none", "starttls": "security.starttls",
+                               "tls": "security.tls"}),
+}
+
+
+def how_to_fill(program: str, security: str, lang: str) -> str:
+    """How the sheet's security is set in a program's form, in its words."""
+    if program == "iphone" and security in ("none", "starttls", "tls"):
+        if security == "starttls":
+            return _("L'iPhone n'a pas de choix STARTTLS : demande le port SSL/TLS.")
+        state = _("activé") if security == "tls" else _("désactivé")
+        return f"{program_words('iphone', 'use_ssl', lang)}\u00a0: {state}"
+    control, choices = _SECURITY_CONTROLS.get(program, ("", {}))
+    if security not in choices:
+        return ""
+    return (f"{program_words(program, control, lang)}\u00a0: "
+            f"«\u00a0{program_words(program, choices[security], lang)}\u00a0»")
+
+
+def what_program_shows(trace: dict[str, Any], lang: str,
+                       program: str = DEFAULT_PROGRAM) -> ProgramMessage | None:
+    """The dialog the device's program would show for a stored trace, or None.
+
+    None where the program shows nothing, or where its exact words are not
+    known here: the page then gives PixLab's explanation only.
+    """
+    if program == "android":
+        return _android(trace, lang)
+    if program != DEFAULT_PROGRAM:
+        return None
     error = trace.get("error")
     if not error:
         return _success(trace, lang)
@@ -125,3 +175,48 @@ def _success(trace: dict[str, Any], lang: str) -> ProgramMessage | None:
     if trace.get("operation") == "send":
         return _simple("Thunderbird", "smtp.sent", lang)
     return _simple("Thunderbird", "hub.config_valid", lang)
+
+
+# K-9 Mail (Thunderbird for Android) at its set-up: which dialog a failure leads to.
+_ANDROID_SERVER = {"server_not_found", "connection_refused", "connection_timeout",
+                   "plaintext_on_tls_port", "tls_on_plaintext_port", "starttls_not_offered",
+                   "server_disconnected", "protocol_error", "tls_failed"}
+
+
+# What K-9 Mail's dialogs mean, in PixLab's words (the dialogs themselves say little).
+_ANDROID_NOTES = {
+    "failed.auth": _l("Entre parenthèses : la réponse exacte du serveur. « Modifier les "
+                      "détails » ramène au formulaire pour corriger l'identifiant ou le mot de "
+                      "passe."),
+    "failed.server": _l("Entre parenthèses : l'erreur que l'application a reçue. Le serveur n'a "
+                        "pas pu être joint : vérifie son nom, le port et la sécurité."),
+    "failed.certificate": _l("« Accepter le certificat » ferait confiance à ce serveur pour "
+                             "toujours, même si c'est un faux. La bonne réponse est de le "
+                             "rejeter, puis de vérifier le nom du serveur."),
+}
+
+
+def _android(trace: dict[str, Any], lang: str) -> ProgramMessage | None:
+    error = trace.get("error")
+    if not error:
+        return None
+    key = error["key"]
+    # K-9 Mail puts the reason it got between brackets: the server's reply, else the error.
+    reason = trace.get("server_reply") or error.get("exception", "")
+    if key.startswith("certificate_"):
+        message = "failed.certificate"
+        title = program_words("android", "certificate.title", lang)
+        buttons = ["certificate.accept", "certificate.reject"]
+    elif key in _LOGIN_FAILED:
+        message, buttons = "failed.auth", ["failed.edit_details"]
+        title = program_words("android", "failed.title", lang)
+    elif key in _ANDROID_SERVER:
+        message, buttons = "failed.server", ["failed.edit_details"]
+        title = program_words("android", "failed.title", lang)
+    else:
+        return None
+    text = program_words("android", message, lang, reason)
+    return ProgramMessage(title, text.split("\n"),
+                          [program_words("android", b, lang) for b in buttons],
+                          [str(program_string("android", message).source)], "android",
+                          str(_ANDROID_NOTES[message]))

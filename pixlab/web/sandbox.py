@@ -5,10 +5,17 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from pixlab.client.programs import CHOICES, PROGRAMS, STRINGS, may_run_on
 from pixlab.web import labels, learners, settings_form, testing
 from pixlab.web.context import current_lab, wants_fragment
 from pixlab.web.limits import throttle
-from pixlab.web.program_messages import program_label, program_markup
+from pixlab.web.program_messages import (
+    how_to_fill,
+    program_label,
+    program_markup,
+    quoted,
+    words,
+)
 
 bp = Blueprint("sandbox", __name__, url_prefix="/bac-a-sable")
 
@@ -19,11 +26,24 @@ def _template_helpers() -> dict[str, object]:
     return {
         "tb": lambda key, fallback: program_label(key, labels.lang(), fallback),
         "tb_markup": lambda key, **kw: program_markup(key, labels.lang(), **kw),
+        # The other programs' words, the security choices each offers, and their names.
+        "pw": lambda program, key: words(program, key, labels.lang()),
+        "program_securities": program_securities,
+        "program_quoted": lambda program: all(quoted(program, k) for k in STRINGS[program]),
+        "program_name": labels.program_name,
+        "program_choices": CHOICES,
+        "program_behaviour": labels.program_behaviour,
+        "how_to_fill": lambda program, security: how_to_fill(program, security, labels.lang()),
         "is_fragment": wants_fragment,
         "moment": labels.moment,
         "device_label": learners.device_label,
         "device_page": learners.device_page,
     }
+
+
+def program_securities(program: str, texts: dict[str, str]) -> list[tuple[str, str]]:
+    """A program's security choices in its order, each with its text."""
+    return [(str(value), texts[value]) for value in PROGRAMS[program].securities]
 
 
 @bp.get("")
@@ -70,14 +90,30 @@ def leave() -> ResponseReturnValue:
 
 @bp.post("/appareils")
 def add_device() -> ResponseReturnValue:
-    """Add the phone (two devices at most)."""
+    """Add the phone (two devices at most), with the mail program the learner chose."""
     learner = learners.current_learner()
     if learner is None:
         abort(404)
-    device = learners.add_device(learner)
+    program = request.form.get("program", "")
+    if program and not may_run_on(program, "phone"):
+        abort(400)
+    device = learners.add_device(learner, program)
     if device is None:
         flash("device_limit")
         return redirect(url_for(".home"), 303)
+    return redirect(url_for(".settings", device_id=device.id), 303)
+
+
+@bp.post("/appareils/<int:device_id>/logiciel")
+def change_program(device_id: int) -> ResponseReturnValue:
+    """Install another mail program on a device: its settings stay, in the new program's form."""
+    _lab, _learner, device = learners.require_device(device_id)
+    if learners.device_page(device, "settings"):
+        abort(404)  # a scenario's device: the scenario chose its program
+    program = request.form.get("program", "")
+    if not may_run_on(program, device.kind):
+        abort(400)
+    learners.devices().change_program(device, program)
     return redirect(url_for(".settings", device_id=device.id), 303)
 
 

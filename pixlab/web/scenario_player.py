@@ -26,7 +26,7 @@ from pixlab.scenarios.settings import SettingError
 from pixlab.web.context import current_lab
 from pixlab.web.embed import player_endpoint
 from pixlab.web.labels import SECURITY_LABELS, lang, time_of_day
-from pixlab.web.learners import ConnectionSheet, SheetLine, devices
+from pixlab.web.learners import ConnectionSheet, SheetLine, devices, other_programs
 from pixlab.web.mail_program import (
     Draft,
     MailView,
@@ -41,6 +41,7 @@ from pixlab.web.settings_form import (
     SettingsOutcome,
     form_from_device,
     pressed_test,
+    program_action,
     read_settings_form,
 )
 from pixlab.web.testing import seconds_to_wait, trace_record
@@ -94,7 +95,8 @@ def device_rows(learner: LearnerInfo, attempt: Attempt) -> dict[str, DeviceInfo]
     views = engine().devices(attempt.id)
     positions = {_position(attempt, n): view for n, view in enumerate(views)}
     rows = devices().keep_devices(
-        learner.id, {position: (view.kind, view.settings) for position, view in positions.items()})
+        learner.id, {position: (view.kind, view.settings, view.program)
+                     for position, view in positions.items()})
     return {view.id: rows[position] for position, view in positions.items() if position in rows}
 
 
@@ -296,13 +298,14 @@ def save_and_test(learner: LearnerInfo, attempt: Attempt, device: PlayerDevice,
     """The sandbox's form flow for a scenario's device: only the editable fields change."""
     lab = current_lab()
     assert lab is not None
+    form = program_action(form, device.info)
     merged = MultiDict(form_from_device(device.info).typed)
     for name in (n for k, n in _FORM_NAMES.items() if k in device.editable):
         # Locked fields are disabled, so the browser leaves them out; a ticked box is there.
         if name in form or name == "accepted_cleartext":
             merged.setlist(name, form.getlist(name))
     merged["action"] = form.get("action", "save")
-    settings = read_settings_form(merged)
+    settings = read_settings_form(merged, device.info.program)
     if settings.errors:
         return SettingsOutcome("invalid", settings, device.info)
     try:
@@ -328,11 +331,12 @@ def sheet(scenario: Scenario, attempt: Attempt) -> ConnectionSheet:
     for server in scenario.sheet.servers:
         lines[server.role].append(SheetLine(
             server.protocol.upper(), attempt.fill(server.host), server.port,
-            str(SECURITY_LABELS[server.security])))
+            str(SECURITY_LABELS[server.security]), str(server.security)))
     return ConnectionSheet(attempt.fill(scenario.sheet.address),
                                    attempt.fill(scenario.sheet.username),
                                    attempt.fill(scenario.sheet.password),
-                                   lines["incoming"], lines["outgoing"])
+                                   lines["incoming"], lines["outgoing"],
+                                   other_programs(d.program for d in scenario.devices))
 
 
 def player_context(scenario: Scenario, learner: LearnerInfo, attempt: Attempt,

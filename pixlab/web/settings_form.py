@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
+from pixlab.client.programs import DEFAULT_PROGRAM, program_of, ssl_fallback
 from pixlab.client.settings import (
     AUTHS,
     INCOMING_PROTOCOLS,
     LEAVES,
-    SECURITIES,
     SETTING_KINDS,
     SIDES,
 )
@@ -61,8 +61,28 @@ def form_from_device(device: DeviceInfo) -> SettingsForm:
     return SettingsForm({}, typed)
 
 
-def read_settings_form(form: MultiDict[str, str]) -> SettingsForm:
-    """Read the form as typed: nothing is corrected, only impossible values are refused."""
+def program_action(form: MultiDict[str, str], device: DeviceInfo) -> MultiDict[str, str]:
+    """The form a program's own button amounts to: iPhone's "yes, without SSL" changes the
+    stored settings (`ssl_fallback`) and tests that side again; any other form is kept."""
+    side = FALLBACK_ACTIONS.get(form.get("action", ""))
+    if side is None or not program_of(device.program).offers_ssl_fallback:
+        return form
+    typed = MultiDict(form_from_device(device).typed)
+    for key, value in ssl_fallback(device.settings(), side).items():
+        typed[column(key)] = "1" if value is True else str(value)
+    typed["action"] = f"test-{side}"
+    return typed
+
+
+FALLBACK_ACTIONS = {"ssl-fallback-incoming": "incoming", "ssl-fallback-outgoing": "outgoing"}
+
+
+def read_settings_form(form: MultiDict[str, str], program: str = DEFAULT_PROGRAM) -> SettingsForm:
+    """Read the form as typed: nothing is corrected, only impossible values are refused.
+
+    The security must be one of the choices the device's program offers.
+    """
+    securities = tuple(str(s) for s in program_of(program).securities)
     typed = {key: form.get(key, "").strip() for key in _TYPED_FIELDS}
     typed["accepted_cleartext"] = "1" if form.get("accepted_cleartext") else ""
     result = SettingsForm({}, typed, action=form.get("action", "save"))
@@ -71,7 +91,7 @@ def read_settings_form(form: MultiDict[str, str]) -> SettingsForm:
     for side in SIDES:
         _text(values, errors, typed, f"{side}_host", 255)
         _port(values, errors, typed, f"{side}_port")
-        _choice(values, errors, typed, f"{side}_security", SECURITIES, required=False)
+        _choice(values, errors, typed, f"{side}_security", securities, required=False)
         _choice(values, errors, typed, f"{side}_auth", AUTHS, required=True)
         _text(values, errors, typed, f"{side}_username", 320)
     _choice(values, errors, typed, "leave_on_server", LEAVES, required=True)
@@ -163,7 +183,7 @@ STATUS_CODES = {"invalid": 422, "limited": 429}
 def save_and_test(lab: Lab, learner: LearnerInfo, device: DeviceInfo,
                   form: MultiDict[str, str]) -> SettingsOutcome:
     """Keep what the learner typed, then run the test the pressed button asks for."""
-    settings = read_settings_form(form)
+    settings = read_settings_form(program_action(form, device), device.program)
     if settings.errors:
         return SettingsOutcome("invalid", settings, device)
     store = devices()

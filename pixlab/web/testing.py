@@ -14,6 +14,7 @@ from flask import current_app
 
 from pixlab.client.client import DEFAULT_TIMEOUT, MailClient
 from pixlab.client.network import LabNetwork, NameTable, PortState
+from pixlab.client.programs import program_of
 from pixlab.client.settings import Security
 from pixlab.sandbox.store import (
     DeviceInfo,
@@ -77,8 +78,11 @@ def seconds_to_wait(learner: LearnerInfo) -> int:
 
 
 def needs_cleartext_confirmation(device: DeviceInfo, sides: tuple[str, ...]) -> list[str]:
-    """The sides without encryption that the learner has not accepted yet."""
-    if device.accepted_cleartext:
+    """The sides without encryption that the learner has not accepted yet.
+
+    Only a program that warns first asks (Thunderbird); the others just connect.
+    """
+    if device.accepted_cleartext or not program_of(device.program).warns_before_cleartext:
         return []
     return [side for side in sides if getattr(device, side).security == Security.NONE.value]
 
@@ -119,7 +123,7 @@ def trace_record(learner: LearnerInfo | None, trace_id: int) -> TraceRecordView 
         return None
     device = store.device(learner.id, record.device_id)
     assert device is not None
-    views = [present(t, lang()) for t in record.data.get("traces", [])]
+    views = [present(t, lang(), device.program) for t in record.data.get("traces", [])]
     lab = current_lab()
     # The account the operation used: a scenario's devices have an address of their own.
     address = next((t.get("address") for t in record.data.get("traces", [])

@@ -26,7 +26,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from pixlab.client.errors import CATALOGUE
-from pixlab.client.settings import AccountSettings, ServerSettings
+from pixlab.client.programs import DEFAULT_PROGRAM, offers_ssl_fallback, program_of
+from pixlab.client.settings import SECURITIES, AccountSettings, Security, ServerSettings
 from pixlab.client.trace import Trace
 from pixlab.web.labels import SECURITY_LABELS
 from pixlab.web.program_messages import ProgramMessage, what_program_shows
@@ -271,6 +272,8 @@ class TraceView:
     wire: list[dict[str, Any]]
     secret_in_clear: bool
     encrypted: bool
+    program_name: str = DEFAULT_PROGRAM  # the device's program ("thunderbird", "iphone" …)
+    offers_ssl_fallback: bool = False  # iPhone now asks "go on without SSL?"
 
     @property
     def protocol(self) -> str:
@@ -280,11 +283,12 @@ class TraceView:
 
 def expected_steps(data: dict[str, Any]) -> list[str]:
     """The steps a connection goes through with these settings, in order."""
+    security = Security(data["security"]) if data["security"] in SECURITIES else None
     steps = ["resolve", "tcp"]
-    if data["security"] == "tls":
+    if security is not None and security.implicit_tls:
         steps.append("tls")
     steps += ["greeting", "capabilities"]
-    if data["security"] == "starttls":
+    if security is not None and security.starttls:
         steps.append("tls")
     if data.get("auth") != "none":
         steps.append("auth")
@@ -296,8 +300,8 @@ def expected_steps(data: dict[str, Any]) -> list[str]:
     return steps
 
 
-def present(data: dict[str, Any], lang: str) -> TraceView:
-    """A stored trace, as the result shows it in `lang`."""
+def present(data: dict[str, Any], lang: str, program: str = DEFAULT_PROGRAM) -> TraceView:
+    """A stored trace, as the result shows it in `lang`, with what the device's program says."""
     error = data.get("error")
     key = error["key"] if error else ""
     entry = CATALOGUE.get(key)
@@ -315,7 +319,9 @@ def present(data: dict[str, Any], lang: str) -> TraceView:
         target=_target(data),
         ok=not error,
         steps=steps,
-        program=what_program_shows(data, lang),
+        program=what_program_shows(data, lang, program),
+        program_name=program,
+        offers_ssl_fallback=offers_ssl_fallback(program_of(program), data),
         explanation=entry.explanation.get(lang, entry.explanation["fr"]) if entry else "",
         hint=entry.hint.get(lang, entry.hint["fr"]) if entry else "",
         timeout_note=_timeout_note(data) if key in TIMEOUT_KEYS else "",
@@ -330,7 +336,8 @@ def present(data: dict[str, Any], lang: str) -> TraceView:
             if block["kind"] == "text" and block["direction"] == "client"
             for seg in block["segments"]
         ),
-        encrypted=data["security"] != "none",
+        encrypted=data["security"] != "none" and "cleartext_fallback" not in data.get(
+            "warnings", []),
     )
 
 
@@ -387,6 +394,12 @@ def _tls_details(details: dict[str, Any]) -> list[str]:
                        subject=details["subject"], issuer=details.get("issuer", "?")))
     if details.get("names"):
         lines.append(_("Noms couverts : %(names)s", names=", ".join(details["names"])))
+    if details.get("checked") is False:
+        lines.append(_("Ton logiciel n'a pas vérifié ce certificat. Il est bien signé par "
+                       "l'autorité du labo, mais rien ne l'a contrôlé.")
+                     if details.get("signed_by_lab") else
+                     _("Ton logiciel n'a pas vérifié ce certificat. Il n'est pas signé par "
+                       "l'autorité du labo : c'est celui d'un faux serveur, qui lit tout."))
     if details.get("not_after"):
         try:
             until = datetime.fromtimestamp(ssl.cert_time_to_seconds(details["not_after"]), UTC)
@@ -411,6 +424,16 @@ def _warning_text(key: str) -> str:
         return _(
             "Tu as accepté le risque pour ce certificat : ton logiciel ne vérifie plus l'identité "
             "de ce serveur. Un faux serveur pourrait maintenant lire ton mot de passe."
+        )
+    if key == "certificate_not_checked":
+        return _(
+            "Ton logiciel n'a pas vérifié le certificat (« accepter tous les certificats ») : "
+            "il a donné ton mot de passe à ce serveur sans savoir si c'était le vrai."
+        )
+    if key == "cleartext_fallback":
+        return _(
+            "Le serveur ne proposait pas STARTTLS, et ton logiciel a continué sans chiffrement, "
+            "sans te prévenir : ton mot de passe est passé en clair."
         )
     return key
 
