@@ -459,3 +459,56 @@ def test_the_retention_purge_deletes_ended_workshops_and_idle_sandbox_learners(
     assert_nothing_left(lab, traces)
     with lab.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM learners")).scalar_one() == 0
+
+
+def add_class(app: Flask, lab: Lab, workshop: service.WorkshopInfo, size: int) -> None:
+    """`size` members, as joining makes them; every other one has started the first scenario
+    and every fourth has given it up and started again (two attempts)."""
+    from pixlab.sandbox.store import new_lab_address, new_lab_password
+    from pixlab.web import scenario_attempts
+    from pixlab.web.workshops import key_of
+
+    store = DeviceStore(lab.engine)
+    with app.app_context():
+        engine = scenario_attempts.engine()
+        for n in range(size):
+            learner = store.create_learner(new_lab_address(DOMAIN), new_lab_password())
+            service.add_member(lab.engine, workshop, learner.id, f"Eleve {workshop.id}-{n}")
+            if n % 2 == 0:
+                attempt = engine.start(key_of(learner.address), FIRST)
+                if n % 4 == 0:
+                    engine.give_up(attempt.id)
+                    engine.start(key_of(learner.address), FIRST)
+
+
+def test_the_class_view_costs_the_same_queries_for_5_learners_as_for_30(
+    app: Flask, lab: Lab
+) -> None:
+    from sqlalchemy import event
+
+    trainer = log_in(app, lab)
+    sizes = {5: create_workshop(trainer), 30: create_workshop(trainer)}
+    for size, workshop_id in sizes.items():
+        workshop = service.get(lab.engine, workshop_id)
+        assert workshop is not None
+        add_class(app, lab, workshop, size)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    counted = {}
+    for size, workshop_id in sizes.items():
+        lab.events.flush()
+        statements.clear()
+        event.listen(lab.engine, "before_cursor_execute", count)
+        try:
+            view = trainer.get(f"/formateur/ateliers/{workshop_id}/classe",
+                               headers={"HX-Request": "true"})
+        finally:
+            event.remove(lab.engine, "before_cursor_execute", count)
+        assert f"<strong>{size}</strong> inscrits" in view
+        assert view.count("En cours") >= size // 2  # their attempts were read
+        counted[size] = list(statements)
+    assert len(counted[5]) == len(counted[30]), (counted[5], counted[30])
+    assert len(counted[30]) <= 8, [s[:60] for s in counted[30]]

@@ -9,7 +9,7 @@ and nothing assumes a single process.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -158,11 +158,19 @@ class AttemptStore:
             ).first()
         return _record(row) if row else None
 
-    def summaries(self, learner: str | None = None, slug: str | None = None) -> list[Any]:
-        """The counted columns of attempts (for catalogues and trainers), oldest first."""
+    def summaries(self, learner: str | None = None, slug: str | None = None,
+                  learners: Collection[str] | None = None) -> list[Any]:
+        """The counted columns of attempts (for catalogues and trainers), oldest first.
+
+        `learners` gives several learners' attempts in one query (a class view).
+        """
         query = select(ScenarioAttempt.__table__).order_by(ScenarioAttempt.id)  # type: ignore[arg-type]
         if learner is not None:
             query = query.where(ScenarioAttempt.learner == learner)
+        if learners is not None:
+            if not learners:
+                return []
+            query = query.where(ScenarioAttempt.learner.in_(sorted(learners)))
         if slug is not None:
             query = query.where(ScenarioAttempt.slug == slug)
         with self.engine.connect() as conn:
