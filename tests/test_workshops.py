@@ -512,3 +512,43 @@ def test_the_class_view_costs_the_same_queries_for_5_learners_as_for_30(
         counted[size] = list(statements)
     assert len(counted[5]) == len(counted[30]), (counted[5], counted[30])
     assert len(counted[30]) <= 8, [s[:60] for s in counted[30]]
+
+
+def test_the_password_fault_switched_off_brings_the_old_password_back(app: Flask, lab: Lab) -> None:
+    trainer = log_in(app, lab)
+    workshop_id = create_workshop(trainer, (FIRST,))
+    workshop = service.get(lab.engine, workshop_id)
+    assert workshop is not None
+    alice = join(app, workshop.code, "Alice")
+    test_imap(alice, "993", "tls")
+    base = f"/formateur/ateliers/{workshop_id}"
+
+    def sheet() -> tuple[str, str]:
+        page = alice.get(f"/scenarios/{FIRST}")
+        password = re.search(r'<code class="password">([^<]+)</code>', page).group(1)  # type: ignore[union-attr]
+        address = re.search(r"<code>([a-z0-9-]+-sc@[a-z.-]+)</code>", page).group(1)  # type: ignore[union-attr]
+        return address, password
+
+    def logs_in(address: str, password: str) -> bool:
+        tls = ssl.create_default_context(cafile=str(lab.ca.ca_path))
+        with imaplib.IMAP4_SSL("127.0.0.1", lab.listener("imaps").port, ssl_context=tls) as imap:
+            try:
+                imap.login(address, password)
+            except imaplib.IMAP4.error:
+                return False
+            return True
+
+    address, old = sheet()
+    assert logs_in(address, old)
+    switch = {"panne": "password-changed", "etat": "on"}
+    assert trainer.post(f"{base}/pannes", switch).status_code == 303
+    _, new = sheet()
+    assert new != old  # the IT service's new password is on the sheet
+    assert not logs_in(address, old) and logs_in(address, new)
+    assert trainer.post(f"{base}/pannes", switch).status_code == 303  # on twice: no change
+    assert sheet()[1] == new
+    assert trainer.post(f"{base}/pannes", {**switch, "etat": "off"}).status_code == 303
+    assert sheet()[1] == old  # the fault is gone: the sheet and the server as before
+    assert logs_in(address, old) and not logs_in(address, new)
+    test_imap(alice, "993", "tls")
+    assert latest_test(lab, member_ids(lab, workshop_id)["Alice"])[0] is True

@@ -46,6 +46,8 @@ class AttemptState:
     downloaded: dict[str, list[str]] = field(default_factory=dict)  # device -> POP3 UIDs fetched
     forgotten: dict[str, list[str]] = field(default_factory=dict)  # device -> UIDs it forgot
     programs_seen: int = 0  # the last login event looked at for real programs
+    # The password before a trainer's « password changed » fault, given back when it ends.
+    password_before_fault: str = ""
 
     def to_json(self) -> str:
         """The JSON document stored in the row."""
