@@ -315,6 +315,7 @@ def test_a_class_from_join_to_deletion(app: Flask, lab: Lab) -> None:
     workshop_id = create_workshop(trainer)
     workshop = service.get(lab.engine, workshop_id)
     assert workshop is not None
+    captures_before = set(lab.tap.connection_ids())
     alice, bob = join(app, workshop.code, "Alice"), join(app, workshop.code, "Bob")
     ids = member_ids(lab, workshop_id)
     test_imap(alice, "993", "tls")  # right
@@ -371,10 +372,12 @@ def test_a_class_from_join_to_deletion(app: Flask, lab: Lab) -> None:
     # « Supprimer maintenant »: asks first, then nothing of either learner is left anywhere.
     secrets_of = learner_traces(lab, workshop_id)
     with pytest.raises(AssertionError):  # the check sees them while they are there
-        assert_nothing_left(lab, secrets_of)
+        assert_nothing_left(lab, secrets_of, captures_before)
+    with pytest.raises(AssertionError):  # and their wire captures
+        assert_no_capture_left(lab, [], captures_before)
     assert "Supprimer maintenant" in trainer.get(f"{base}/supprimer")
     assert trainer.post(f"{base}/supprimer", {"confirmer": "oui"}).status_code == 303
-    assert_nothing_left(lab, secrets_of)
+    assert_nothing_left(lab, secrets_of, captures_before)
     assert service.get(lab.engine, workshop_id) is None
 
 
@@ -419,9 +422,23 @@ def learner_traces(lab: Lab, workshop_id: int) -> list[str]:
     return found
 
 
-def assert_nothing_left(lab: Lab, traces: list[str]) -> None:
-    """Read every table, every column, and the store: none of these strings is anywhere."""
+def assert_no_capture_left(lab: Lab, traces: list[str], captures_before: set[str]) -> None:
+    """The tap keeps in memory no capture but those kept before the learners came, and
+    none of these strings is in what it keeps."""
+    kept = set(lab.tap.connection_ids())
+    assert kept <= captures_before, sorted(kept - captures_before)
+    for connection_id in lab.tap.connection_ids():
+        capture = lab.tap.capture(connection_id)
+        wire = b"".join(c.data for c in capture.chunks) if capture else b""
+        for trace in traces:
+            assert trace.lower().encode() not in wire.lower(), (connection_id, trace)
+
+
+def assert_nothing_left(lab: Lab, traces: list[str], captures_before: set[str]) -> None:
+    """Read every table, every column, the store and the tap's wire captures in memory:
+    none of these strings is anywhere."""
     lab.events.flush()
+    assert_no_capture_left(lab, traces, captures_before)
     with lab.engine.connect() as conn:
         for table in inspect(conn).get_table_names():
             for row in conn.execute(text(f'SELECT * FROM "{table}"')).all():
@@ -444,11 +461,15 @@ def test_the_retention_purge_deletes_ended_workshops_and_idle_sandbox_learners(
     workshop_id = create_workshop(trainer, (FIRST,))
     workshop = service.get(lab.engine, workshop_id)
     assert workshop is not None
+    captures_before = set(lab.tap.connection_ids())
     learner = join(app, workshop.code, "Loutre")
     test_imap(learner, "993", "tls")
+    test_imap(learner, "993", "starttls")  # a TLS mistake: no login, no account in the log
     sandbox = Browser(app.test_client(), "/bac-a-sable")
     assert sandbox.post("/bac-a-sable/commencer").status_code == 303
     traces = learner_traces(lab, workshop_id)
+    with pytest.raises(AssertionError):  # the check sees their captures while they are there
+        assert_no_capture_left(lab, traces, captures_before)
     now = time.time()
     # Still open: nothing goes, even long after.
     assert retention.purge_expired(lab, key_of, 30, now=now)["workshops"] == 0
@@ -456,7 +477,7 @@ def test_the_retention_purge_deletes_ended_workshops_and_idle_sandbox_learners(
     assert retention.purge_expired(lab, key_of, 30, now=now + 29 * 86400)["workshops"] == 0
     gone = retention.purge_expired(lab, key_of, 30, now=now + 31 * 86400)
     assert gone == {"workshops": 1, "learners": 2}  # the workshop's, and the idle sandbox one
-    assert_nothing_left(lab, traces)
+    assert_nothing_left(lab, traces, captures_before)
     with lab.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM learners")).scalar_one() == 0
 
