@@ -82,15 +82,17 @@ def join(app: Flask, code: str, pseudonym: str) -> Browser:
     return learner
 
 
-def test_imap(learner: Browser, port: str, security: str) -> None:  # noqa: PT028
-    """Start (once) and test the first scenario's incoming server with these settings."""
-    page = learner.get(f"/scenarios/{FIRST}")
+def test_imap(learner: Browser, port: str, security: str,  # noqa: PT028
+              player: str = "/scenarios") -> None:
+    """Start (once) and test the first scenario's incoming server with these settings
+    (in the site's player, or the embedded one: `player="/integration"`)."""
+    page = learner.get(f"{player}/{FIRST}")
     if "Commencer le scénario" in page:
-        assert learner.post(f"/scenarios/{FIRST}/commencer").status_code == 303
-        page = learner.get(f"/scenarios/{FIRST}")
+        assert learner.post(f"{player}/{FIRST}/commencer").status_code == 303
+        page = learner.get(f"{player}/{FIRST}")
     password = re.search(r'<code class="password">([^<]+)</code>', page).group(1)  # type: ignore[union-attr]
     address = re.search(r"<code>([a-z0-9-]+-sc@[a-z.-]+)</code>", page).group(1)  # type: ignore[union-attr]
-    response = learner.post(f"/scenarios/{FIRST}/appareils/ordinateur/reglages", {
+    response = learner.post(f"{player}/{FIRST}/appareils/ordinateur/reglages", {
         "password": password, "incoming_protocol": "imap", "incoming_host": f"imap.{DOMAIN}",
         "incoming_port": port, "incoming_security": security, "incoming_auth": "normal",
         "incoming_username": address, "action": "test-incoming"})
@@ -573,3 +575,67 @@ def test_the_password_fault_switched_off_brings_the_old_password_back(app: Flask
     assert logs_in(address, old) and not logs_in(address, new)
     test_imap(alice, "993", "tls")
     assert latest_test(lab, member_ids(lab, workshop_id)["Alice"])[0] is True
+
+
+def test_a_course_pages_frame_asks_the_pseudonym_and_the_class_view_counts_the_pupil(
+    app: Flask, lab: Lab
+) -> None:
+    import html
+
+    trainer = log_in(app, lab)
+    workshop_id = create_workshop(trainer, (FIRST,))
+    workshop = service.get(lab.engine, workshop_id)
+    assert workshop is not None
+    base = f"/formateur/ateliers/{workshop_id}"
+    embed_url = f"/integration/{FIRST}?atelier={workshop.code}"
+    # « Partager » on the workshop page gives that URL, and the iframe to paste.
+    shared = html.unescape(trainer.get(base))
+    assert f'<iframe src="http://localhost{embed_url}"' in shared
+
+    pupil = Browser(app.test_client(), embed_url)
+    frame = pupil.get(embed_url)
+    assert 'class="site-header"' not in frame and 'id="pix-embed"' in frame  # still embedded
+    assert f'action="/integration/{FIRST}/atelier"' in frame and f'value="{workshop.code}"' in frame
+    join_url = f"/integration/{FIRST}/atelier"
+    # The same rules as /atelier: CSRF, a pseudonym taken (with a free one), a wrong code.
+    assert pupil.client.post(join_url, data={"code": workshop.code,
+                                             "pseudonyme": "Zoé"}).status_code == 400
+    join(app, workshop.code, "Alice")
+    taken = pupil.post(join_url, {"code": workshop.code, "pseudonyme": "alice"})
+    assert taken.status_code == 409 and "alice2" in taken.get_data(as_text=True)
+    wrong = pupil.post(join_url, {"code": "ZZZZZZ", "pseudonyme": "Zoé"})
+    assert wrong.status_code == 422 and "Aucun atelier n'a ce code" in wrong.get_data(as_text=True)
+    # A scenario the workshop does not have: its code does not open it.
+    other_scenario = f"/integration/{SECOND}?atelier={workshop.code}"
+    assert "Aucun atelier n'a ce code" in pupil.get(other_scenario)
+    assert pupil.post(f"/integration/{SECOND}/atelier", {
+        "code": workshop.code, "pseudonyme": "Zoé"}).status_code == 422
+
+    joined = pupil.post(join_url, {"code": workshop.code, "pseudonyme": "Zoé"})
+    assert joined.status_code == 303 and joined.location == embed_url
+    assert "Commencer le scénario" in pupil.get(embed_url)  # a member: the scenario itself
+    test_imap(pupil, "993", "tls", player="/integration")
+    assert "Zoé" in {m.pseudonym for m in service.members(lab.engine, workshop_id)}
+
+    view = trainer.get(f"{base}/classe", headers={"HX-Request": "true"})
+    assert "<strong>2</strong> inscrits" in view
+    row = re.search(r'<tr class="learner-[a-z-]+">\s*<th scope="row"><a [^>]+>Zoé</a>.*?</tr>',
+                    view, re.S)
+    assert row and "En cours" in row.group(0)
+    rows = list(csv.DictReader(io.StringIO(
+        trainer.client.get(f"{base}/export.csv").get_data().decode("utf-8-sig"), newline=""),
+        delimiter=";"))
+    zoe = next(r for r in rows if r["pseudonyme"] == "Zoé")
+    assert zoe["tentatives"] == "1" and zoe["objectifs"] in ("1 / 3", "2 / 3")
+
+    # Back in the frame from another browser: the resume code, as on /atelier.
+    member = next(m for m in service.members(lab.engine, workshop_id) if m.pseudonym == "Zoé")
+    other = Browser(app.test_client(), embed_url)
+    back = other.post(f"/integration/{FIRST}/atelier/reprendre", {
+        "code": workshop.code, "pseudonyme": "zoé", "reprise": member.resume_code})
+    assert back.status_code == 303 and back.location == embed_url
+    assert "Commencer le scénario" not in other.get(embed_url)  # her attempt, in play
+    # A closed workshop: its members go on playing; nobody else joins.
+    service.close(lab.engine, workshop)
+    assert "Cet atelier est clos" in Browser(app.test_client(), embed_url).get(embed_url)
+    assert 'id="objectif-' in other.get(embed_url)
