@@ -755,3 +755,42 @@ def test_the_device_pages_work_without_a_lab_session(sandbox: Flask) -> None:
     client = sandbox.test_client()
     assert client.get("/bac-a-sable/appareils/1/reglages").status_code == 404
     assert client.get("/bac-a-sable/courrier").status_code == 302
+
+
+def test_kept_devices_are_written_only_when_they_change(lab: Lab) -> None:
+    """Every page of the player keeps the attempt's devices: unchanged, they cost no write
+    (SQLite has one writer at a time), and their activity time lags an hour at most."""
+    from sqlalchemy import event
+
+    from pixlab.sandbox.store import ACTIVITY_RESOLUTION, DeviceStore, new_lab_password
+
+    store = DeviceStore(lab.engine)
+    learner = store.create_learner("loutre-1234@lycee-exemple.test", new_lab_password())
+    settings = {"incoming.host": "imap.lycee-exemple.test", "incoming.port": 993,
+                "incoming.security": "tls"}
+    writes: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT")):
+            writes.append(statement)
+
+    event.listen(lab.engine, "before_cursor_execute", count)
+    try:
+        first = store.keep_devices(learner.id, {101: ("computer", settings)})
+        assert len(writes) == 1  # made on first use
+        again = store.keep_devices(learner.id, {101: ("computer", settings)})
+        assert len(writes) == 1 and again == first  # nothing changed: nothing written
+        changed = store.keep_devices(learner.id, {101: ("computer", {**settings,
+                                                                      "incoming.port": 143})})
+        assert len(writes) == 2 and changed[101].incoming.port == 143
+        # An hour on, the same settings write the activity time again (the retention purge).
+        from pixlab.db import Device
+
+        with lab.engine.begin() as conn:
+            conn.execute(Device.__table__.update().values(
+                updated_at=time.time() - ACTIVITY_RESOLUTION - 1))
+        before = len(writes)
+        store.keep_devices(learner.id, {101: ("computer", {**settings, "incoming.port": 143})})
+        assert len(writes) == before + 1
+    finally:
+        event.remove(lab.engine, "before_cursor_execute", count)
