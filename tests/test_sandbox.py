@@ -794,3 +794,30 @@ def test_kept_devices_are_written_only_when_they_change(lab: Lab) -> None:
         assert len(writes) == before + 1
     finally:
         event.remove(lab.engine, "before_cursor_execute", count)
+
+
+def test_welcome_messages_are_each_learners_own(app: Flask) -> None:
+    """Made from cached templates: the same bytes the email package writes, with each
+    learner's address, date and message id."""
+    import email.utils
+    from email.message import EmailMessage
+
+    from pixlab.web.welcome import welcome_messages
+
+    with app.test_request_context():
+        first = welcome_messages("loutre-1234@lycee-exemple.test", "lycee-exemple.test")
+        second = welcome_messages("renard-5678@lycee-exemple.test", "lycee-exemple.test")
+    for (raw, arrived), address in ((first[0], "loutre-1234"), (second[0], "renard-5678")):
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert message["To"] == f"{address}@lycee-exemple.test"
+        assert email.utils.parsedate_to_datetime(message["Date"]).timestamp() == arrived
+        assert message["Subject"].startswith("Bienvenue dans ta boîte aux lettres")
+        assert "Service informatique du lycée" in message["From"]
+        assert "rien que pour t'entraîner" in message.get_content()
+        expected = EmailMessage()
+        for name in ("From", "To", "Subject", "Date", "Message-ID"):
+            expected[name] = message[name]
+        expected.set_content(message.get_content())
+        assert raw == expected.as_bytes()  # byte for byte what the email package writes
+    ids = {email.message_from_bytes(r)["Message-ID"] for r, _ in [*first, *second]}
+    assert len(ids) == 6
