@@ -128,14 +128,14 @@ def _cell(slug: str, attempts: list[Any], stuck_seconds: float, now: float) -> C
     if not attempts:
         return cell
     latest = attempts[-1]
-    state = AttemptState.from_json(latest.state)
+    kept_states = [AttemptState.from_json(row.state) for row in attempts]  # read once each
+    state = kept_states[-1]
     cell.attempts, cell.attempt_id = len(attempts), latest.id
     cell.met, cell.total = latest.objectives_met, latest.objectives_total
     cell.hints, cell.started_at = latest.hints_used, latest.started_at
     cell.ended_at = latest.ended_at
     cell.seconds = max(0.0, (latest.ended_at or now) - latest.started_at)
-    for row in attempts:  # every attempt's mistakes count: they made them
-        kept = AttemptState.from_json(row.state)
+    for kept in kept_states:  # every attempt's mistakes count: they made them
         cell.mistakes.extend(m for m in kept.mistakes if m not in cell.mistakes)
         cell.errors.extend(e["error"] for e in kept.journal
                            if e.get("error") and e["error"] not in cell.errors)
