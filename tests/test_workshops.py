@@ -613,7 +613,13 @@ def test_a_course_pages_frame_asks_the_pseudonym_and_the_class_view_counts_the_p
 
     joined = pupil.post(join_url, {"code": workshop.code, "pseudonyme": "Zoé"})
     assert joined.status_code == 303 and joined.location == embed_url
-    assert "Commencer le scénario" in pupil.get(embed_url)  # a member: the scenario itself
+    intro = pupil.get(embed_url)
+    assert "Commencer le scénario" in intro  # a member: the scenario itself
+    zoe_code = next(m for m in service.members(lab.engine, workshop_id)
+                    if m.pseudonym == "Zoé").resume_code
+    # … and her resume code, to come back in the frame from another browser.
+    assert re.search(r'<strong class="code">([A-Z0-9-]+)</strong>', intro).group(1).replace(  # type: ignore[union-attr]
+        "-", "") == zoe_code
     test_imap(pupil, "993", "tls", player="/integration")
     assert "Zoé" in {m.pseudonym for m in service.members(lab.engine, workshop_id)}
 

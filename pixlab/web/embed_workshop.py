@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from pixlab.sandbox.store import LearnerInfo
 from pixlab.web import learners, scenario_attempts, workshops
 from pixlab.web.context import current_lab
 from pixlab.web.embed import EMBED_NAME
@@ -58,6 +59,20 @@ def _join_page(slug: str, code: str, *, pseudonym: str = "", error: str | None =
         error=error, suggestion=suggestion,
         join_action=url_for("embed_workshop.join", slug=slug, **kept),
         resume_action=url_for("embed_workshop.resume", slug=slug, **kept)), status
+
+
+@bp.app_context_processor
+def _template_helpers() -> dict[str, object]:
+    return {"embed_membership": embed_membership}
+
+
+def embed_membership() -> LearnerInfo | None:
+    """The learner of this frame when they joined a workshop (for their resume code)."""
+    learner = learners.current_learner()
+    lab = current_lab()
+    if learner is None or lab is None:
+        return None
+    return learner if service.member_of_learner(lab.engine, learner.id) else None
 
 
 @bp.before_app_request
