@@ -783,3 +783,69 @@ def test_the_device_pages_work_without_a_lab_session(sandbox: Flask) -> None:
     client = sandbox.test_client()
     assert client.get("/bac-a-sable/appareils/1/reglages").status_code == 404
     assert client.get("/bac-a-sable/courrier").status_code == 302
+
+
+def test_kept_devices_are_written_only_when_they_change(lab: Lab) -> None:
+    """Every page of the player keeps the attempt's devices: unchanged, they cost no write
+    (SQLite has one writer at a time), and their activity time lags an hour at most."""
+    from sqlalchemy import event
+
+    from pixlab.sandbox.store import ACTIVITY_RESOLUTION, DeviceStore, new_lab_password
+
+    store = DeviceStore(lab.engine)
+    learner = store.create_learner("loutre-1234@lycee-exemple.test", new_lab_password())
+    settings = {"incoming.host": "imap.lycee-exemple.test", "incoming.port": 993,
+                "incoming.security": "tls"}
+    writes: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT")):
+            writes.append(statement)
+
+    event.listen(lab.engine, "before_cursor_execute", count)
+    try:
+        first = store.keep_devices(learner.id, {101: ("computer", settings, "thunderbird")})
+        assert len(writes) == 1  # made on first use
+        again = store.keep_devices(learner.id, {101: ("computer", settings, "thunderbird")})
+        assert len(writes) == 1 and again == first  # nothing changed: nothing written
+        on_143 = {**settings, "incoming.port": 143}
+        changed = store.keep_devices(learner.id, {101: ("computer", on_143, "thunderbird")})
+        assert len(writes) == 2 and changed[101].incoming.port == 143
+        # An hour on, the same settings write the activity time again (the retention purge).
+        from pixlab.db import Device
+
+        with lab.engine.begin() as conn:
+            conn.execute(Device.__table__.update().values(
+                updated_at=time.time() - ACTIVITY_RESOLUTION - 1))
+        before = len(writes)
+        store.keep_devices(learner.id, {101: ("computer", on_143, "thunderbird")})
+        assert len(writes) == before + 1
+    finally:
+        event.remove(lab.engine, "before_cursor_execute", count)
+
+
+def test_welcome_messages_are_each_learners_own(app: Flask) -> None:
+    """Made from cached templates: the same bytes the email package writes, with each
+    learner's address, date and message id."""
+    import email.utils
+    from email.message import EmailMessage
+
+    from pixlab.web.welcome import welcome_messages
+
+    with app.test_request_context():
+        first = welcome_messages("loutre-1234@lycee-exemple.test", "lycee-exemple.test")
+        second = welcome_messages("renard-5678@lycee-exemple.test", "lycee-exemple.test")
+    for (raw, arrived), address in ((first[0], "loutre-1234"), (second[0], "renard-5678")):
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert message["To"] == f"{address}@lycee-exemple.test"
+        assert email.utils.parsedate_to_datetime(message["Date"]).timestamp() == arrived
+        assert message["Subject"].startswith("Bienvenue dans ta boîte aux lettres")
+        assert "Service informatique du lycée" in message["From"]
+        assert "rien que pour t'entraîner" in message.get_content()
+        expected = EmailMessage()
+        for name in ("From", "To", "Subject", "Date", "Message-ID"):
+            expected[name] = message[name]
+        expected.set_content(message.get_content())
+        assert raw == expected.as_bytes()  # byte for byte what the email package writes
+    ids = {email.message_from_bytes(r)["Message-ID"] for r, _ in [*first, *second]}
+    assert len(ids) == 6

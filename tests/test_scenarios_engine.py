@@ -590,3 +590,28 @@ do = "reinstall"
     assert "mistakes[1].when.downloaded_at_least" in text
     assert "walkthrough.solution[1].target" in text
     assert "walkthrough.mistake[1].do" in text and "reinstall = true" in text
+
+
+def test_an_attempts_document_is_what_asdict_made_of_it() -> None:
+    """to_json skips asdict's deep copy; the document stays the same, nested dataclasses and
+    values JSON cannot write included."""
+    import json
+    from dataclasses import asdict, dataclass
+
+    from pixlab.scenarios.progress import AttemptState
+
+    @dataclass
+    class Proof:
+        connection: str
+        at: float
+
+    state = AttemptState(
+        devices={"ordinateur": {"incoming_port": 993, "risks": ("a", "b")}},
+        met={"connexion": 12.5}, proofs={"connexion": {"proof": Proof("c1", 3.0)}},
+        journal=[{"operation": "test", "ok": False, "when": object.__new__(type("T", (), {
+            "__str__": lambda self: "quand"}))}],
+        programs_seen=4, password_before_fault="Crayon-1",
+    )
+    assert state.to_json() == json.dumps(asdict(state), ensure_ascii=False, default=str)
+    assert AttemptState.from_json(state.to_json()).proofs["connexion"]["proof"] == {
+        "connection": "c1", "at": 3.0}

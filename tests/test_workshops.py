@@ -82,15 +82,17 @@ def join(app: Flask, code: str, pseudonym: str) -> Browser:
     return learner
 
 
-def test_imap(learner: Browser, port: str, security: str) -> None:  # noqa: PT028
-    """Start (once) and test the first scenario's incoming server with these settings."""
-    page = learner.get(f"/scenarios/{FIRST}")
+def test_imap(learner: Browser, port: str, security: str,  # noqa: PT028
+              player: str = "/scenarios") -> None:
+    """Start (once) and test the first scenario's incoming server with these settings
+    (in the site's player, or the embedded one: `player="/integration"`)."""
+    page = learner.get(f"{player}/{FIRST}")
     if "Commencer le scénario" in page:
-        assert learner.post(f"/scenarios/{FIRST}/commencer").status_code == 303
-        page = learner.get(f"/scenarios/{FIRST}")
+        assert learner.post(f"{player}/{FIRST}/commencer").status_code == 303
+        page = learner.get(f"{player}/{FIRST}")
     password = re.search(r'<code class="password">([^<]+)</code>', page).group(1)  # type: ignore[union-attr]
     address = re.search(r"<code>([a-z0-9-]+-sc@[a-z.-]+)</code>", page).group(1)  # type: ignore[union-attr]
-    response = learner.post(f"/scenarios/{FIRST}/appareils/ordinateur/reglages", {
+    response = learner.post(f"{player}/{FIRST}/appareils/ordinateur/reglages", {
         "password": password, "incoming_protocol": "imap", "incoming_host": f"imap.{DOMAIN}",
         "incoming_port": port, "incoming_security": security, "incoming_auth": "normal",
         "incoming_username": address, "action": "test-incoming"})
@@ -315,6 +317,7 @@ def test_a_class_from_join_to_deletion(app: Flask, lab: Lab) -> None:
     workshop_id = create_workshop(trainer)
     workshop = service.get(lab.engine, workshop_id)
     assert workshop is not None
+    captures_before = set(lab.tap.connection_ids())
     alice, bob = join(app, workshop.code, "Alice"), join(app, workshop.code, "Bob")
     ids = member_ids(lab, workshop_id)
     test_imap(alice, "993", "tls")  # right
@@ -371,10 +374,12 @@ def test_a_class_from_join_to_deletion(app: Flask, lab: Lab) -> None:
     # « Supprimer maintenant »: asks first, then nothing of either learner is left anywhere.
     secrets_of = learner_traces(lab, workshop_id)
     with pytest.raises(AssertionError):  # the check sees them while they are there
-        assert_nothing_left(lab, secrets_of)
+        assert_nothing_left(lab, secrets_of, captures_before)
+    with pytest.raises(AssertionError):  # and their wire captures
+        assert_no_capture_left(lab, [], captures_before)
     assert "Supprimer maintenant" in trainer.get(f"{base}/supprimer")
     assert trainer.post(f"{base}/supprimer", {"confirmer": "oui"}).status_code == 303
-    assert_nothing_left(lab, secrets_of)
+    assert_nothing_left(lab, secrets_of, captures_before)
     assert service.get(lab.engine, workshop_id) is None
 
 
@@ -419,9 +424,23 @@ def learner_traces(lab: Lab, workshop_id: int) -> list[str]:
     return found
 
 
-def assert_nothing_left(lab: Lab, traces: list[str]) -> None:
-    """Read every table, every column, and the store: none of these strings is anywhere."""
+def assert_no_capture_left(lab: Lab, traces: list[str], captures_before: set[str]) -> None:
+    """The tap keeps in memory no capture but those kept before the learners came, and
+    none of these strings is in what it keeps."""
+    kept = set(lab.tap.connection_ids())
+    assert kept <= captures_before, sorted(kept - captures_before)
+    for connection_id in lab.tap.connection_ids():
+        capture = lab.tap.capture(connection_id)
+        wire = b"".join(c.data for c in capture.chunks) if capture else b""
+        for trace in traces:
+            assert trace.lower().encode() not in wire.lower(), (connection_id, trace)
+
+
+def assert_nothing_left(lab: Lab, traces: list[str], captures_before: set[str]) -> None:
+    """Read every table, every column, the store and the tap's wire captures in memory:
+    none of these strings is anywhere."""
     lab.events.flush()
+    assert_no_capture_left(lab, traces, captures_before)
     with lab.engine.connect() as conn:
         for table in inspect(conn).get_table_names():
             for row in conn.execute(text(f'SELECT * FROM "{table}"')).all():
@@ -444,11 +463,15 @@ def test_the_retention_purge_deletes_ended_workshops_and_idle_sandbox_learners(
     workshop_id = create_workshop(trainer, (FIRST,))
     workshop = service.get(lab.engine, workshop_id)
     assert workshop is not None
+    captures_before = set(lab.tap.connection_ids())
     learner = join(app, workshop.code, "Loutre")
     test_imap(learner, "993", "tls")
+    test_imap(learner, "993", "starttls")  # a TLS mistake: no login, no account in the log
     sandbox = Browser(app.test_client(), "/bac-a-sable")
     assert sandbox.post("/bac-a-sable/commencer").status_code == 303
     traces = learner_traces(lab, workshop_id)
+    with pytest.raises(AssertionError):  # the check sees their captures while they are there
+        assert_no_capture_left(lab, traces, captures_before)
     now = time.time()
     # Still open: nothing goes, even long after.
     assert retention.purge_expired(lab, key_of, 30, now=now)["workshops"] == 0
@@ -456,6 +479,169 @@ def test_the_retention_purge_deletes_ended_workshops_and_idle_sandbox_learners(
     assert retention.purge_expired(lab, key_of, 30, now=now + 29 * 86400)["workshops"] == 0
     gone = retention.purge_expired(lab, key_of, 30, now=now + 31 * 86400)
     assert gone == {"workshops": 1, "learners": 2}  # the workshop's, and the idle sandbox one
-    assert_nothing_left(lab, traces)
+    assert_nothing_left(lab, traces, captures_before)
     with lab.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM learners")).scalar_one() == 0
+
+
+def add_class(app: Flask, lab: Lab, workshop: service.WorkshopInfo, size: int) -> None:
+    """`size` members, as joining makes them; every other one has started the first scenario
+    and every fourth has given it up and started again (two attempts)."""
+    from pixlab.sandbox.store import new_lab_address, new_lab_password
+    from pixlab.web import scenario_attempts
+    from pixlab.web.workshops import key_of
+
+    store = DeviceStore(lab.engine)
+    with app.app_context():
+        engine = scenario_attempts.engine()
+        for n in range(size):
+            learner = store.create_learner(new_lab_address(DOMAIN), new_lab_password())
+            service.add_member(lab.engine, workshop, learner.id, f"Eleve {workshop.id}-{n}")
+            if n % 2 == 0:
+                attempt = engine.start(key_of(learner.address), FIRST)
+                if n % 4 == 0:
+                    engine.give_up(attempt.id)
+                    engine.start(key_of(learner.address), FIRST)
+
+
+def test_the_class_view_costs_the_same_queries_for_5_learners_as_for_30(
+    app: Flask, lab: Lab
+) -> None:
+    from sqlalchemy import event
+
+    trainer = log_in(app, lab)
+    sizes = {5: create_workshop(trainer), 30: create_workshop(trainer)}
+    for size, workshop_id in sizes.items():
+        workshop = service.get(lab.engine, workshop_id)
+        assert workshop is not None
+        add_class(app, lab, workshop, size)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    counted = {}
+    for size, workshop_id in sizes.items():
+        lab.events.flush()
+        statements.clear()
+        event.listen(lab.engine, "before_cursor_execute", count)
+        try:
+            view = trainer.get(f"/formateur/ateliers/{workshop_id}/classe",
+                               headers={"HX-Request": "true"})
+        finally:
+            event.remove(lab.engine, "before_cursor_execute", count)
+        assert f"<strong>{size}</strong> inscrits" in view
+        assert view.count("En cours") >= size // 2  # their attempts were read
+        counted[size] = list(statements)
+    assert len(counted[5]) == len(counted[30]), (counted[5], counted[30])
+    assert len(counted[30]) <= 8, [s[:60] for s in counted[30]]
+
+
+def test_the_password_fault_switched_off_brings_the_old_password_back(app: Flask, lab: Lab) -> None:
+    trainer = log_in(app, lab)
+    workshop_id = create_workshop(trainer, (FIRST,))
+    workshop = service.get(lab.engine, workshop_id)
+    assert workshop is not None
+    alice = join(app, workshop.code, "Alice")
+    test_imap(alice, "993", "tls")
+    base = f"/formateur/ateliers/{workshop_id}"
+
+    def sheet() -> tuple[str, str]:
+        page = alice.get(f"/scenarios/{FIRST}")
+        password = re.search(r'<code class="password">([^<]+)</code>', page).group(1)  # type: ignore[union-attr]
+        address = re.search(r"<code>([a-z0-9-]+-sc@[a-z.-]+)</code>", page).group(1)  # type: ignore[union-attr]
+        return address, password
+
+    def logs_in(address: str, password: str) -> bool:
+        tls = ssl.create_default_context(cafile=str(lab.ca.ca_path))
+        with imaplib.IMAP4_SSL("127.0.0.1", lab.listener("imaps").port, ssl_context=tls) as imap:
+            try:
+                imap.login(address, password)
+            except imaplib.IMAP4.error:
+                return False
+            return True
+
+    address, old = sheet()
+    assert logs_in(address, old)
+    switch = {"panne": "password-changed", "etat": "on"}
+    assert trainer.post(f"{base}/pannes", switch).status_code == 303
+    _, new = sheet()
+    assert new != old  # the IT service's new password is on the sheet
+    assert not logs_in(address, old) and logs_in(address, new)
+    assert trainer.post(f"{base}/pannes", switch).status_code == 303  # on twice: no change
+    assert sheet()[1] == new
+    assert trainer.post(f"{base}/pannes", {**switch, "etat": "off"}).status_code == 303
+    assert sheet()[1] == old  # the fault is gone: the sheet and the server as before
+    assert logs_in(address, old) and not logs_in(address, new)
+    test_imap(alice, "993", "tls")
+    assert latest_test(lab, member_ids(lab, workshop_id)["Alice"])[0] is True
+
+
+def test_a_course_pages_frame_asks_the_pseudonym_and_the_class_view_counts_the_pupil(
+    app: Flask, lab: Lab
+) -> None:
+    import html
+
+    trainer = log_in(app, lab)
+    workshop_id = create_workshop(trainer, (FIRST,))
+    workshop = service.get(lab.engine, workshop_id)
+    assert workshop is not None
+    base = f"/formateur/ateliers/{workshop_id}"
+    embed_url = f"/integration/{FIRST}?atelier={workshop.code}"
+    # « Partager » on the workshop page gives that URL, and the iframe to paste.
+    shared = html.unescape(trainer.get(base))
+    assert f'<iframe src="http://localhost{embed_url}"' in shared
+
+    pupil = Browser(app.test_client(), embed_url)
+    frame = pupil.get(embed_url)
+    assert 'class="site-header"' not in frame and 'id="pix-embed"' in frame  # still embedded
+    assert f'action="/integration/{FIRST}/atelier"' in frame and f'value="{workshop.code}"' in frame
+    join_url = f"/integration/{FIRST}/atelier"
+    # The same rules as /atelier: CSRF, a pseudonym taken (with a free one), a wrong code.
+    assert pupil.client.post(join_url, data={"code": workshop.code,
+                                             "pseudonyme": "Zoé"}).status_code == 400
+    join(app, workshop.code, "Alice")
+    taken = pupil.post(join_url, {"code": workshop.code, "pseudonyme": "alice"})
+    assert taken.status_code == 409 and "alice2" in taken.get_data(as_text=True)
+    wrong = pupil.post(join_url, {"code": "ZZZZZZ", "pseudonyme": "Zoé"})
+    assert wrong.status_code == 422 and "Aucun atelier n'a ce code" in wrong.get_data(as_text=True)
+    # A scenario the workshop does not have: its code does not open it.
+    other_scenario = f"/integration/{SECOND}?atelier={workshop.code}"
+    assert "Aucun atelier n'a ce code" in pupil.get(other_scenario)
+    assert pupil.post(f"/integration/{SECOND}/atelier", {
+        "code": workshop.code, "pseudonyme": "Zoé"}).status_code == 422
+
+    joined = pupil.post(join_url, {"code": workshop.code, "pseudonyme": "Zoé"})
+    assert joined.status_code == 303 and joined.location == embed_url
+    intro = pupil.get(embed_url)
+    assert "Commencer le scénario" in intro  # a member: the scenario itself
+    zoe_code = next(m for m in service.members(lab.engine, workshop_id)
+                    if m.pseudonym == "Zoé").resume_code
+    # … and her resume code, to come back in the frame from another browser.
+    assert re.search(r'<strong class="code">([A-Z0-9-]+)</strong>', intro).group(1).replace(  # type: ignore[union-attr]
+        "-", "") == zoe_code
+    test_imap(pupil, "993", "tls", player="/integration")
+    assert "Zoé" in {m.pseudonym for m in service.members(lab.engine, workshop_id)}
+
+    view = trainer.get(f"{base}/classe", headers={"HX-Request": "true"})
+    assert "<strong>2</strong> inscrits" in view
+    row = re.search(r'<tr class="learner-[a-z-]+">\s*<th scope="row"><a [^>]+>Zoé</a>.*?</tr>',
+                    view, re.S)
+    assert row and "En cours" in row.group(0)
+    rows = list(csv.DictReader(io.StringIO(
+        trainer.client.get(f"{base}/export.csv").get_data().decode("utf-8-sig"), newline=""),
+        delimiter=";"))
+    zoe = next(r for r in rows if r["pseudonyme"] == "Zoé")
+    assert zoe["tentatives"] == "1" and zoe["objectifs"] in ("1 / 3", "2 / 3")
+
+    # Back in the frame from another browser: the resume code, as on /atelier.
+    member = next(m for m in service.members(lab.engine, workshop_id) if m.pseudonym == "Zoé")
+    other = Browser(app.test_client(), embed_url)
+    back = other.post(f"/integration/{FIRST}/atelier/reprendre", {
+        "code": workshop.code, "pseudonyme": "zoé", "reprise": member.resume_code})
+    assert back.status_code == 303 and back.location == embed_url
+    assert "Commencer le scénario" not in other.get(embed_url)  # her attempt, in play
+    # A closed workshop: its members go on playing; nobody else joins.
+    service.close(lab.engine, workshop)
+    assert "Cet atelier est clos" in Browser(app.test_client(), embed_url).get(embed_url)
+    assert 'id="objectif-' in other.get(embed_url)

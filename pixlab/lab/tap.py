@@ -26,7 +26,7 @@ import time
 import weakref
 from asyncio import sslproto
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +114,8 @@ class Tap:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self._captures: OrderedDict[str, WireCapture] = OrderedDict()
+        # The loop thread adds captures; a purge in a web thread forgets some (see forget).
+        self._captures_lock = threading.Lock()
         self._by_peer_port: OrderedDict[int, str] = OrderedDict()
         self._retained = 0
         # Loopback ports PixLab's own client is about to connect from (see expect_own_client).
@@ -172,9 +174,33 @@ class Tap:
             del self._own_ports[peer[1]]
             return True
 
+    def forget(self, connection_ids: Iterable[str]) -> int:
+        """Drop the wire captures of these connections (a learner's data being deleted).
+
+        A connection still open keeps nothing more either: its capture is emptied
+        and has no room left. Returns how many captures went.
+        """
+        gone = 0
+        with self._captures_lock:
+            for connection_id in connection_ids:
+                capture = self._captures.pop(connection_id, None)
+                if capture is None:
+                    continue
+                self._retained -= capture.size
+                capture.chunks.clear()
+                capture.limit = capture.size = 0
+                gone += 1
+        return gone
+
+    def connection_ids(self) -> list[str]:
+        """The connections whose capture is retained, oldest first."""
+        with self._captures_lock:
+            return list(self._captures)
+
     def _new_capture(self, connection_id: str, peer: tuple[str, int]) -> WireCapture:
         capture = WireCapture(self.lab.config.capture_limit)
-        self._captures[connection_id] = capture
+        with self._captures_lock:
+            self._captures[connection_id] = capture
         self._by_peer_port[peer[1]] = connection_id
         self._by_peer_port.move_to_end(peer[1])
         while len(self._by_peer_port) > 65536:
@@ -183,10 +209,11 @@ class Tap:
 
     def _kept(self, size: int) -> None:
         # Forget the oldest captures once the total goes over the budget.
-        self._retained += size
-        while self._retained > self.lab.config.capture_retained and len(self._captures) > 1:
-            _, oldest = self._captures.popitem(last=False)
-            self._retained -= oldest.size
+        with self._captures_lock:
+            self._retained += size
+            while self._retained > self.lab.config.capture_retained and len(self._captures) > 1:
+                _, oldest = self._captures.popitem(last=False)
+                self._retained -= oldest.size
 
     def logged_in(self, account: str) -> list[tuple[Connection, asyncio.Transport]]:
         """The open connections logged in to an account, with their client transports."""

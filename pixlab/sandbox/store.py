@@ -239,6 +239,20 @@ def columns_of(settings: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+# How long a kept device's `updated_at` may lag behind the pages that keep it. The
+# retention purge counts days of inactivity from it, so an hour changes nothing there,
+# and a page that changes nothing writes nothing (one writer at a time in SQLite).
+ACTIVITY_RESOLUTION = 3600.0
+
+
+def _unchanged(row: Any, values: Mapping[str, Any], now: float) -> bool:
+    """Whether a device row already holds these values, and its activity is recent enough."""
+    if now - (row.updated_at or 0.0) >= ACTIVITY_RESOLUTION:
+        return False
+    return all(getattr(row, name) == value for name, value in values.items()
+               if name != "updated_at")
+
+
 class DeviceStore:
     """Learners, devices, local storage and traces in the PixLab database."""
 
@@ -404,19 +418,26 @@ class DeviceStore:
         """
         if any(position <= MAX_DEVICES for position in devices):
             raise ValueError("positions up to MAX_DEVICES are the sandbox's own devices")
+        now = time.time()
         with self.engine.begin() as conn:
-            existing = {row.position: row.id for row in conn.execute(
-                select(Device.position, Device.id).where(
+            existing = {row.position: row for row in conn.execute(
+                select(Device).where(
                     Device.learner_id == learner_id, Device.position.in_(list(devices)))
             )}
+            written = False
             for position, (kind, settings, program) in devices.items():
-                values = {**columns_of(settings), "updated_at": time.time(), "program": program}
-                if position in existing:
-                    conn.execute(update(Device).where(Device.id == existing[position])
-                                 .values(values))
+                values = {**columns_of(settings), "updated_at": now, "program": program}
+                row = existing.get(position)
+                if row is not None and _unchanged(row, values, now):
+                    continue  # every page of the player keeps them: write only what changed
+                written = True
+                if row is not None:
+                    conn.execute(update(Device).where(Device.id == row.id).values(values))
                 else:
                     conn.execute(insert(Device).values(learner_id=learner_id,
                                                        position=position, kind=kind, **values))
+        if not written:
+            return {position: _device(existing[position]) for position in sorted(existing)}
         return {d.position: d for d in self.devices_at(learner_id, list(devices))}
 
     def devices_at(self, learner_id: int, positions: Iterable[int]) -> list[DeviceInfo]:

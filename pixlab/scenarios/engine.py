@@ -397,6 +397,27 @@ class ScenarioEngine(AccountPages):
 
     # -- hints and quiz (the account's pages: see AccountPages) ------------------------
 
+    def password_fault(self, attempt_id: int, on: bool) -> None:
+        """A trainer's « password changed by the IT service » fault, on or off.
+
+        On: a new password, shown on the sheet, and the one the devices remember is
+        refused. Off: the password from before comes back, on the account and the
+        sheet, so the fault leaves nothing behind. Switching twice changes nothing.
+        """
+        record = self._record(attempt_id)
+        kept = record.state.password_before_fault
+        if on == bool(kept):
+            return
+        password = new_password() if on else kept
+        self.lab.store.create_account(record.address, password)
+        self.lab.lockouts.unlock(record.address)
+
+        def change(record: AttemptRecord) -> None:
+            record.state.password_before_fault = record.password if on else ""
+            record.password = password
+
+        self.attempts.update(attempt_id, change)
+
     def hints(self, attempt_id: int) -> list[Text]:
         """The hints revealed so far, in order."""
         record = self._record(attempt_id)

@@ -18,6 +18,7 @@ from pixlab.lab.runner import Lab
 from pixlab.typography import LANGUAGES
 from pixlab.web import (
     embed,
+    embed_workshop,
     errors,
     lab_pages,
     labels,
@@ -93,6 +94,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     app.register_blueprint(real_programs.bp)
     scenario_player.init_app(app)
     workshops.init_app(app)
+    app.register_blueprint(embed_workshop.bp)  # a workshop's pupils in a course page
     errors.init_app(app)
     return app
 

@@ -119,7 +119,7 @@ def is_embed_path(path: str) -> bool:
 
 def embedded() -> bool:
     """Whether this request serves an embedded scenario (its page, or htmx from that page)."""
-    if request.blueprint in (EMBED_NAME, bp.name):
+    if request.blueprint in (EMBED_NAME, bp.name) or is_embed_path(request.path):
         return True
     return is_embed_path(urlsplit(request.headers.get("HX-Current-URL", "")).path)
 
@@ -223,14 +223,19 @@ def page_event(slug: str) -> ResponseReturnValue:
 # -- what the pages show ------------------------------------------------------------------
 
 
+def iframe_code(src: str, title: str) -> str:
+    """The `<iframe>` a course page's author pastes (the page escapes it when it shows it)."""
+    return (f'<iframe src="{src}" title="{title} (PixLab)" width="100%" height="900" '
+            'allow="clipboard-write"></iframe>')
+
+
 def share(scenario: Scenario) -> dict[str, str]:
     """« Partager »: the direct link, the embed link and what a course page's author pastes."""
     link = url_for("scenarios.play", slug=scenario.slug, _external=True)
     embed_link = url_for(f"{EMBED_NAME}.play", slug=scenario.slug, _external=True)
     origin = f"{request.scheme}://{request.host}"
     title = scenario_attempts.text(scenario.title)
-    iframe = (f'<iframe src="{embed_link}" title="{title} (PixLab)" width="100%" height="900" '
-              'allow="clipboard-write"></iframe>')
+    iframe = iframe_code(embed_link, title)
     listener = "\n".join((
         f'const pixlab = document.querySelector(\'iframe[src^="{origin}/"]\');',
         'window.addEventListener("message", (event) => {',

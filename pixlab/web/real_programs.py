@@ -10,6 +10,8 @@ autoconfig; an iPhone takes a configuration profile.
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,8 @@ from pixlab.web.context import current_lab, public_url
 bp = Blueprint("real", __name__)
 
 SHEET_LINK_SECONDS = 24 * 3600  # a lesson, and the evening after it
+SHEET_TOKEN_REUSE = 3600.0  # seconds a page shows the same link (see sheet_token)
+_TOKENS_KEY = "pixlab.sheet_tokens"
 _SALT = "pixlab.fiche"
 
 
@@ -60,10 +64,17 @@ class RealSheet:
     @property
     def qr_svg(self) -> Markup:
         """A QR code of `sheet_url`, as inline SVG (made here: no network needed)."""
-        code = segno.make(self.sheet_url, error="m")
-        svg = code.svg_inline(scale=4, border=4, dark="#000", light="#fff", svgclass="qr",
-                              lineclass=None, title=_("Code QR de ta fiche"))
-        return Markup(svg.replace("<svg ", '<svg role="img" ', 1))  # segno's own SVG
+        return Markup(_qr_svg(self.sheet_url, _("Code QR de ta fiche")))
+
+
+@functools.lru_cache(maxsize=512)
+def _qr_svg(url: str, title: str) -> str:
+    # Every page of the player shows the sheet, and segno's choice of the best mask was a
+    # tenth of that page's time: the same link gives the same code (see sheet_token).
+    code = segno.make(url, error="m")
+    svg = code.svg_inline(scale=4, border=4, dark="#000", light="#fff", svgclass="qr",
+                          lineclass=None, title=title)
+    return svg.replace("<svg ", '<svg role="img" ', 1)  # segno's own SVG
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -89,8 +100,26 @@ def real_sheet(sheet: Any, attempt: Any = None) -> RealSheet | None:
     lab, learner = current_lab(), learners.current_learner()
     if lab is None or learner is None:
         return None
-    token = _serializer().dumps({"l": learner.id, "a": attempt.id if attempt else None})
-    return _real_sheet(sheet, token)
+    return _real_sheet(sheet, sheet_token(learner.id, attempt.id if attempt else None))
+
+
+def sheet_token(learner_id: int, attempt_id: int | None) -> str:
+    """The signed token of a learner's sheet link, the same one for an hour.
+
+    A token signed anew at every page would change every second, and with it the
+    link and its QR code, to be made again each time. Reused for an hour, a link
+    still lasts at least 23 of its 24 hours after the page showed it.
+    """
+    tokens = current_app.extensions.setdefault(_TOKENS_KEY, {})
+    now = time.time()
+    found = tokens.get((learner_id, attempt_id))
+    if found is not None and now - found[1] < SHEET_TOKEN_REUSE:
+        return str(found[0])
+    token = _serializer().dumps({"l": learner_id, "a": attempt_id})
+    if len(tokens) >= 4096:  # a bound: ids only, but a long-running server meets many
+        tokens.clear()
+    tokens[(learner_id, attempt_id)] = (token, now)
+    return token
 
 
 def _real_sheet(sheet: Any, token: str) -> RealSheet:

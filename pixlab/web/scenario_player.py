@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import abort, url_for
+from flask import abort, g, has_app_context, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
@@ -167,8 +167,14 @@ def _spec_of(device: DeviceInfo) -> tuple[Attempt, DeviceSpec] | None:
     where = attempt_of_device(device)
     if where is None:
         return None
+    # A page names each device several times (its label, its links, its folders): one read
+    # of the attempt per request is enough, for what its callers use of it never changes
+    # while the attempt lives (its id, its scenario, its learner's address).
+    known: dict[int, Attempt] = (g.setdefault("pixlab_device_attempts", {})
+                                 if has_app_context() else {})
     try:
-        attempt = engine().get(where[0])
+        attempt = known.get(where[0]) or engine().get(where[0])
+        known[where[0]] = attempt
         return attempt, engine().scenario(attempt.slug).devices[where[1]]
     except (KeyError, IndexError, UnknownScenario):
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
@@ -71,12 +72,27 @@ def welcome_messages(address: str, domain: str) -> list[tuple[bytes, int]]:
     messages = []
     for index, (sender, subject, body) in enumerate(texts):
         arrived = now - (len(texts) - index) * 600  # ten minutes apart, the newest last
-        message = EmailMessage()
-        message["From"] = sender
-        message["To"] = address
-        message["Subject"] = subject
-        message["Date"] = formatdate(arrived)
-        message["Message-ID"] = make_msgid(domain=domain)
-        message.set_content(body)
-        messages.append((message.as_bytes(), arrived))
+        raw = _template(sender, subject, body)
+        for placeholder, value in ((_TO, address), (_DATE, formatdate(arrived)),
+                                   (_ID, make_msgid(domain=domain))):
+            raw = raw.replace(placeholder.encode(), value.encode("ascii"), 1)
+        messages.append((raw, arrived))
     return messages
+
+
+# A class joins at once, and encoding three French messages (their accented headers and
+# bodies) was two thirds of a join. The same texts give the same bytes but for the
+# recipient, the date and the id, which are plain ASCII and take the placeholders' places.
+_TO, _DATE, _ID = "to@pixlab.invalid", formatdate(0), "<pixlab-id@pixlab.invalid>"
+
+
+@functools.lru_cache(maxsize=64)
+def _template(sender: str, subject: str, body: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = _TO
+    message["Subject"] = subject
+    message["Date"] = _DATE
+    message["Message-ID"] = _ID
+    message.set_content(body)
+    return message.as_bytes()

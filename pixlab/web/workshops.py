@@ -36,7 +36,7 @@ from werkzeug.wrappers import Response
 
 from pixlab.sandbox.store import LearnerInfo
 from pixlab.scenarios.world import ACCOUNT_FAULTS, Fault
-from pixlab.web import labels, learners, scenario_attempts, testing
+from pixlab.web import embed, labels, learners, scenario_attempts, testing
 from pixlab.web.context import current_lab, public_url, wants_fragment
 from pixlab.web.limits import throttle
 from pixlab.workshops import retention, room, service, trainers
@@ -263,9 +263,21 @@ def _class_context(workshop: service.WorkshopInfo) -> dict[str, Any]:
 def workshop(workshop_id: int) -> ResponseReturnValue:
     """The trainer's dashboard: code, « Projeter », the class, faults, export, close, delete."""
     found = _workshop_or_404(workshop_id)
+    context = _class_context(found)
     return render_template("workshops/workshop.html", join_url=_join_url(found),
                            faults=FAULT_LABELS, account_faults=ACCOUNT_FAULTS,
-                           **_class_context(found))
+                           embeds=embed_codes(found, context["view"].scenarios), **context)
+
+
+def embed_codes(workshop: service.WorkshopInfo,
+                scenarios: list[Any]) -> list[tuple[Any, str, str]]:
+    """« Partager »: per scenario, the embed URL with the workshop's code and its iframe."""
+    found = []
+    for scenario in scenarios:
+        url = public_url(f"{embed.EMBED_NAME}.play", slug=scenario.slug, atelier=workshop.code)
+        found.append((scenario, url,
+                      embed.iframe_code(url, scenario_attempts.text(scenario.title))))
+    return found
 
 
 @trainer_bp.get("/ateliers/<int:workshop_id>/classe")
@@ -397,19 +409,38 @@ def join() -> ResponseReturnValue:
                                pseudonym="", error=None, suggestion="")
     code, pseudonym = request.form.get("code", ""), request.form.get("pseudonyme", "")
     try:
-        found, pseudonym = service.check_join(lab.engine, code, pseudonym)
-        learner = learners.start_learner(lab)
-        try:
-            service.add_member(lab.engine, found, learner.id, pseudonym)
-        except service.WorkshopError:
-            learners.forget_learner()
-            retention.purge_learner(lab, learner.id, key_of)
-            raise
+        enter(lab, code, pseudonym)
     except service.WorkshopError as exc:
-        status = 409 if exc.reason in ("taken", "closed") else 422
         return render_template("workshops/join.html", code=code, pseudonym=pseudonym,
-                               error=exc.reason, suggestion=exc.suggestion), status
+                               error=exc.reason, suggestion=exc.suggestion), join_status(exc)
     return redirect(url_for("workshop.mine"), 303)
+
+
+def enter(lab: Any, code: str, pseudonym: str,
+          accept: Callable[[service.WorkshopInfo], bool] = lambda w: True,
+          ) -> service.WorkshopInfo:
+    """Join a workshop on this browser: a fresh learner under the pseudonym (/atelier and a
+    course page's frame). `accept` may refuse the workshop as an unknown code.
+
+    Raises:
+        WorkshopError: its reason says what the page tells the learner.
+    """
+    found, pseudonym = service.check_join(lab.engine, code, pseudonym)
+    if not accept(found):
+        raise service.WorkshopError("code")
+    learner = learners.start_learner(lab)
+    try:
+        service.add_member(lab.engine, found, learner.id, pseudonym)
+    except service.WorkshopError:
+        learners.forget_learner()
+        retention.purge_learner(lab, learner.id, key_of)
+        raise
+    return found
+
+
+def join_status(error: service.WorkshopError) -> int:
+    """The status of a refused join: 409 for a conflict (taken, closed), else 422."""
+    return 409 if error.reason in ("taken", "closed") else 422
 
 
 @learner_bp.post("/reprendre")

@@ -10,13 +10,14 @@ every table and the store to prove nothing is left.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Connection, delete, func, or_, select
 
 from pixlab.db import (
     Account,
@@ -63,7 +64,7 @@ def purge_learner(lab: Lab, learner_id: int, key_of: Callable[[str], str]) -> bo
                     *(EventRow.data.contains(a) for a in addresses))
         connections = sorted({c for c in conn.execute(
             select(EventRow.connection_id).where(named, EventRow.connection_id.is_not(None))
-        ).scalars() if c})
+        ).scalars() if c} | _traced_connections(conn, learner_id, key))
         # Messages those connections left in other people's mailboxes (the scenarios' contacts).
         left: list[tuple[str, str, int]] = []
         for chunk in _chunks(connections):
@@ -97,13 +98,44 @@ def purge_learner(lab: Lab, learner_id: int, key_of: Callable[[str], str]) -> bo
         conn.execute(delete(Learner).where(Learner.id == learner_id))
     for address in addresses:
         lab.lockouts.unlock(address)
+    lab.tap.forget(connections)  # what a spy saw of them, kept in memory for the trace pages
     return True
+
+
+def _traced_connections(conn: Connection, learner_id: int, key: str) -> set[str]:
+    """The connections the learner's traces and attempts name, those that failed before
+    any login too (a TLS handshake refused names no account in the event log)."""
+    found: set[str] = set()
+    documents = [*conn.execute(select(TraceRecord.data)
+                               .where(TraceRecord.learner_id == learner_id)).scalars(),
+                 *conn.execute(select(ScenarioAttempt.state)
+                               .where(ScenarioAttempt.learner == key)).scalars()]
+    for text in documents:
+        try:
+            _collect_connections(json.loads(text or "{}"), found)
+        except ValueError:
+            continue
+    return found
+
+
+def _collect_connections(node: Any, found: set[str]) -> None:
+    # Traces keep `connection_ids` (and `sent_copy_connection_ids`); attempts keep a
+    # `connections` map by id and a journal of traces.
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name.endswith("connection_ids") and isinstance(value, list):
+                found.update(v for v in value if isinstance(v, str))
+            elif name == "connections" and isinstance(value, dict):
+                found.update(value)
+            else:
+                _collect_connections(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _collect_connections(item, found)
 
 
 def _delete_left_messages(lab: Lab, left: list[tuple[str, str, int]]) -> None:
     """Delete the messages a learner's connections delivered into other accounts."""
-    import json
-
     store = lab.store
     for account_address, data_text, _ in left:
         data = json.loads(data_text)

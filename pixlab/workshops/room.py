@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import aliased
 
 from pixlab.client.errors import CATALOGUE
 from pixlab.db import EventRow
@@ -128,14 +128,14 @@ def _cell(slug: str, attempts: list[Any], stuck_seconds: float, now: float) -> C
     if not attempts:
         return cell
     latest = attempts[-1]
-    state = AttemptState.from_json(latest.state)
+    kept_states = [AttemptState.from_json(row.state) for row in attempts]  # read once each
+    state = kept_states[-1]
     cell.attempts, cell.attempt_id = len(attempts), latest.id
     cell.met, cell.total = latest.objectives_met, latest.objectives_total
     cell.hints, cell.started_at = latest.hints_used, latest.started_at
     cell.ended_at = latest.ended_at
     cell.seconds = max(0.0, (latest.ended_at or now) - latest.started_at)
-    for row in attempts:  # every attempt's mistakes count: they made them
-        kept = AttemptState.from_json(row.state)
+    for kept in kept_states:  # every attempt's mistakes count: they made them
         cell.mistakes.extend(m for m in kept.mistakes if m not in cell.mistakes)
         cell.errors.extend(e["error"] for e in kept.journal
                            if e.get("error") and e["error"] not in cell.errors)
@@ -153,18 +153,34 @@ def _cell(slug: str, attempts: list[Any], stuck_seconds: float, now: float) -> C
 def class_view(engine: Engine, scenario_engine: ScenarioEngine, workshop: WorkshopInfo,
                key_of: Callable[[str], str], lang: str = "fr",
                now: float | None = None) -> ClassView:
-    """The class as it is now; `key_of(address)` is a learner's key in the scenario engine."""
+    """The class as it is now; `key_of(address)` is a learner's key in the scenario engine.
+
+    A constant number of queries whatever the class's size: the members, every
+    member's attempts at once, and the real programs' logins. A trainer's screen
+    polls it every few seconds while 60 pupils test.
+    """
     now = time.time() if now is None else now
     scenarios = scenarios_of(scenario_engine, workshop)
-    rows = []
     people = members(engine, workshop.id)
-    real = real_program_learners(engine, scenario_engine, people, key_of)
+    attempts = attempts_of(scenario_engine, people, key_of)
+    real = real_program_learners(engine, people, attempts)
+    rows = []
     for member in people:
-        summaries = scenario_engine.attempts.summaries(learner=key_of(member.address))
-        cells = [_cell(s.slug, [a for a in summaries if a.slug == s.slug],
+        mine = attempts.get(member.learner_id, [])
+        cells = [_cell(s.slug, [a for a in mine if a.slug == s.slug],
                        workshop.stuck_minutes * 60, now) for s in scenarios]
         rows.append(Row(member, cells, member.learner_id in real))
     return ClassView(workshop, scenarios, rows, class_mistakes(scenarios, rows, lang))
+
+
+def attempts_of(scenario_engine: ScenarioEngine, people: list[Member],
+                key_of: Callable[[str], str]) -> dict[int, list[Any]]:
+    """Each member's attempts (oldest first), by learner id, in one query."""
+    owner = {key_of(m.address): m.learner_id for m in people}
+    found: dict[int, list[Any]] = {m.learner_id: [] for m in people}
+    for row in scenario_engine.attempts.summaries(learners=list(owner)):
+        found[owner[row.learner]].append(row)
+    return found
 
 
 def sort_rows(rows: list[Row], by: str) -> list[Row]:
@@ -205,42 +221,32 @@ def class_mistakes(scenarios: list[Scenario], rows: list[Row],
     return result
 
 
-def learner_addresses(scenario_engine: ScenarioEngine, address: str,
-                      key_of: Callable[[str], str]) -> set[str]:
-    """Every lab address a learner played with: their sandbox one and each attempt's."""
-    found = {address.lower()}
-    found.update(a.address.lower()
-                 for a in scenario_engine.attempts.summaries(learner=key_of(address)))
-    return found
-
-
-def real_program_learners(engine: Engine, scenario_engine: ScenarioEngine,
-                          people: list[Member], key_of: Callable[[str], str]) -> set[int]:
+def real_program_learners(engine: Engine, people: list[Member],
+                          attempts: dict[int, list[Any]]) -> set[int]:
     """The learners whose account a real mail program logged into (not PixLab's client).
 
     The tap marks each connection it accepts: `program` unless PixLab's own client
     announced it (`tap.expect_own_client`). A login on such a connection came from
-    a real program.
+    a real program. One query: the logins to the learners' addresses (their
+    sandbox one and each attempt's) on connections opened by a program.
     """
     by_address: dict[str, int] = {}
     for member in people:
-        for address in learner_addresses(scenario_engine, member.address, key_of):
-            by_address[address] = member.learner_id
+        by_address[member.address.lower()] = member.learner_id
+        for row in attempts.get(member.learner_id, []):
+            by_address[row.address.lower()] = member.learner_id
     if not by_address:
         return set()
+    opened = aliased(EventRow)
     with engine.connect() as conn:
         logins = conn.execute(
-            select(EventRow.connection_id, EventRow.account)
-            .where(EventRow.kind == "auth.succeeded", EventRow.account.in_(list(by_address)))
-        ).all()
-        owner = {r.connection_id: by_address[r.account] for r in logins if r.connection_id}
-        opened = conn.execute(
-            select(EventRow.connection_id, EventRow.data)
-            .where(EventRow.kind == "connection.opened",
-                   EventRow.connection_id.in_(list(owner)))
-        ).all() if owner else []
-    return {owner[r.connection_id] for r in opened
-            if json.loads(r.data).get("program") is True}
+            select(EventRow.account).distinct()
+            .join(opened, opened.connection_id == EventRow.connection_id)
+            .where(EventRow.kind == "auth.succeeded", EventRow.account.in_(list(by_address)),
+                   opened.kind == "connection.opened",
+                   opened.data.contains('"program": true'))
+        ).scalars().all()
+    return {by_address[a] for a in logins if a in by_address}
 
 
 # -- the export ---------------------------------------------------------------------------------

@@ -375,27 +375,27 @@ def apply_account_fault(scenario_engine: ScenarioEngine, workshop: WorkshopInfo,
 
     Mailbox full: the quota becomes what the mailbox already holds (and comes back
     when switched off). Password changed: the IT service gives a new one, shown on
-    the learner's sheet; the one their devices remember is refused from now on.
+    the learner's sheet; the one their devices remember is refused until the switch
+    is off, when the old one comes back (the fault disappears).
     """
     if fault not in (Fault.MAILBOX_FULL, Fault.PASSWORD_CHANGED):
         return
     store = scenario_engine.lab.store
     engine = scenario_engine.attempts.engine
-    for member in members(engine, workshop.id):
-        for row in scenario_engine.attempts.summaries(learner=key_of(member.address)):
-            if row.status != PLAYING:
+    keys = [key_of(member.address) for member in members(engine, workshop.id)]
+    for row in scenario_engine.attempts.summaries(learners=keys):
+        if row.status != PLAYING:
+            continue
+        account = store.account(row.address)
+        if account is None:
+            continue
+        if fault == Fault.PASSWORD_CHANGED:
+            scenario_engine.password_fault(row.id, on)
+        elif on:
+            store.set_quota(account.id, store.usage(account.id))
+        else:
+            try:
+                quota = scenario_engine.scenario(row.slug).lab.quota_kb * 1024
+            except UnknownScenario:
                 continue
-            account = store.account(row.address)
-            if account is None:
-                continue
-            if fault == Fault.PASSWORD_CHANGED:
-                if on:
-                    scenario_engine.reset_password(row.id)
-            elif on:
-                store.set_quota(account.id, store.usage(account.id))
-            else:
-                try:
-                    quota = scenario_engine.scenario(row.slug).lab.quota_kb * 1024
-                except UnknownScenario:
-                    continue
-                store.set_quota(account.id, quota)
+            store.set_quota(account.id, quota)
