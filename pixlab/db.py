@@ -1,11 +1,14 @@
 """SQLAlchemy models and the engine: one database for the whole of PixLab.
 
 SQLite under the data directory by default (WAL mode, so the lab's loop thread
-and the web threads read while one of them writes); any SQLAlchemy URL works.
+and the web threads read while one of them writes); PostgreSQL (psycopg 3) by
+URL, for several processes sharing one database: `PIXLAB_DATABASE_URL` or
+`--database-url`, for example `postgresql+psycopg://pixlab:…@db.example/pixlab`.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -279,6 +282,24 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{Path(data_dir) / 'pixlab.sqlite3'}"
 
 
+DATABASE_URL_VARIABLE = "PIXLAB_DATABASE_URL"
+# The command line's help for --database-url (serve, sandbox, db upgrade, trainer …).
+DATABASE_URL_HELP = (
+    "la base de données, par exemple postgresql+psycopg://pixlab@serveur/pixlab "
+    "(par défaut : $PIXLAB_DATABASE_URL, sinon pixlab.sqlite3 dans --data-dir)"
+)
+
+
+def database_url(data_dir: Path, url: str | None = None) -> str:
+    """The database to open: the URL given, else PIXLAB_DATABASE_URL, else SQLite in data_dir."""
+    return url or os.environ.get(DATABASE_URL_VARIABLE) or sqlite_url(data_dir)
+
+
+def is_postgresql(engine: Engine) -> bool:
+    """Whether the engine speaks to PostgreSQL (LISTEN/NOTIFY, row locks) rather than SQLite."""
+    return engine.dialect.name == "postgresql"
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine and bring the schema to the newest migration (a new database too)."""
     engine = connect_engine(url)
@@ -287,7 +308,17 @@ def make_engine(url: str) -> Engine:
 
 
 def connect_engine(url: str) -> Engine:
-    """The engine alone, schema untouched; SQLite gets WAL and a busy timeout."""
+    """The engine alone, schema untouched; SQLite gets WAL and a busy timeout.
+
+    PostgreSQL gets a pool as large as the web server's threads plus the lab's
+    and the event log's (waitress runs 8), and a check before each checkout so
+    that a restarted database server costs one failed ping, not a failed page.
+    """
+    if url.startswith(("postgresql:", "postgres:")):
+        # One driver: psycopg 3 (SQLAlchemy's plain "postgresql://" means psycopg2).
+        url = "postgresql+psycopg:" + url.partition(":")[2]
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_size=12, max_overflow=8, pool_pre_ping=True)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
 
@@ -452,6 +483,10 @@ def driver_cursor(engine: Engine, commit: bool = False) -> Iterator[DBAPICursor]
             cursor.close()
         if commit:
             connection.commit()
+        elif not pooled:
+            # psycopg begins a transaction with the first SELECT: end it, so the
+            # thread's own connection never sits "idle in transaction" holding locks.
+            connection.rollback()
     except BaseException:
         connection.rollback()
         raise

@@ -26,6 +26,9 @@ from pixlab.lab.runner import Lab
 from pixlab.lab.store import MessageInfo
 from pixlab.lab.tap import CLIENT, SERVER
 
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 HOST = f"pop.{DOMAIN}"
 STRANGER = f"inconnu@{DOMAIN}"
 MESSAGES = (

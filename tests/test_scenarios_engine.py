@@ -437,6 +437,9 @@ body = "Les photos."
 
 [[lab.messages]]
 from = "CDI <cdi@college-essai.test>"
+
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
 subject = "Horaires du CDI"
 body = "Les horaires."
 

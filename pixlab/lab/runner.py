@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from pixlab.db import make_engine, own_connection, sqlite_url
+from pixlab.db import database_url, make_engine, own_connection
 from pixlab.lab import logs
 from pixlab.lab.access import ConnectionLimits, FailureDelays, Lockouts, LoginRefused
 from pixlab.lab.certs import CertificateAuthority
@@ -65,11 +65,13 @@ class ListenerInfo:
 class Lab:
     """A running mail lab. Use `start()`/`stop()` or `with Lab(...) as lab:`."""
 
-    def __init__(self, config: LabConfig, data_dir: Path, engine: Engine | None = None) -> None:
+    def __init__(self, config: LabConfig, data_dir: Path, engine: Engine | None = None,
+                 url: str | None = None) -> None:
+        """`url` names the database (see `pixlab.db.database_url`); `engine` gives one made."""
         self.config = config
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = engine or make_engine(sqlite_url(self.data_dir))
+        self.engine = engine or make_engine(database_url(self.data_dir, url))
         self.store = MailStore(self.engine)
         self.events = EventLog(self.engine)
         self.ca = CertificateAuthority(self.data_dir / "tls")
