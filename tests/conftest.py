@@ -7,9 +7,9 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import postgres
 import pytest
 
-import postgres
 from pixlab.db import DATABASE_URL_VARIABLE
 from pixlab.lab.config import LabConfig
 from pixlab.lab.runner import Lab

@@ -147,6 +147,7 @@ class Lab:
             loop.close()
 
         self.events.start()
+        self.store.listen()  # PostgreSQL: other processes' deliveries wake our IMAP sessions
         self._thread = threading.Thread(target=run, name="pixlab-lab", daemon=True)
         self._thread.start()
         if not ready.wait(timeout):
@@ -154,6 +155,7 @@ class Lab:
         if failure:
             self._thread.join()
             self.events.close()
+            self.store.stop_listening()
             raise failure[0]
         return self
 
@@ -188,6 +190,7 @@ class Lab:
         self._thread.join()
         self._thread = None
         self.events.close()
+        self.store.stop_listening()
         self.engine.dispose()
 
     def __enter__(self) -> Lab:
