@@ -52,6 +52,8 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     quota_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[int] = mapped_column(Integer)  # Unix seconds, UTC
+    # Consecutive failed logins in worlds that lock accounts (see pixlab.lab.access.Lockouts).
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class Folder(Base):

@@ -83,11 +83,11 @@ class PostgresServer:
         return psycopg.connect(host=self.host, port=self.port, user=SUPERUSER,
                                dbname="postgres", autocommit=True)
 
-    def new_database(self) -> tuple[str, str]:
-        """A database of its own at the newest schema: (name, URL)."""
+    def new_database(self, template: str = TEMPLATE) -> tuple[str, str]:
+        """A database of its own, at the newest schema (template0: empty): (name, URL)."""
         name = f"pixlab_{os.getpid()}_{next(self._names)}"
         with self.admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {template}')
         return name, self.url(name)
 
     def drop_database(self, name: str) -> None:

@@ -77,6 +77,32 @@ def test_smtp_through_one_lab_wakes_idle_on_the_other(
         wire.close()
 
 
+def test_failed_logins_through_both_labs_lock_the_account_on_both(
+    make_lab: Callable[..., Lab],
+) -> None:
+    first = make_lab(allow_cleartext=True, lockout_after=3)
+    first.store.create_account(ADDRESS, PASSWORD)
+    second = make_lab(allow_cleartext=True, lockout_after=3)
+
+    def login(lab: Lab, password: str) -> str:
+        client = imaplib.IMAP4("127.0.0.1", lab.listener("imap").port, timeout=10)
+        try:
+            client.login(ADDRESS, password)
+            client.logout()
+            return "OK"
+        except imaplib.IMAP4.error as refused:
+            client.shutdown()
+            return str(refused)
+
+    for lab in (first, second, first):
+        assert "AUTHENTICATIONFAILED" in login(lab, "mauvais")
+    # Three failures in all, through two processes: locked everywhere, even with the password.
+    assert "locked" in login(second, PASSWORD).lower()
+    assert "locked" in login(first, PASSWORD).lower()
+    second.lockouts.unlock(ADDRESS)  # the reset page, on either process
+    assert login(first, PASSWORD) == "OK"
+
+
 def test_noop_on_one_lab_sees_a_flag_and_an_expunge_made_through_the_other(
     labs: tuple[Lab, Lab],
 ) -> None:

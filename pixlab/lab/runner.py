@@ -80,7 +80,7 @@ class Lab:
         self.tls = LabTls(self.ca, World.of(config), self.address, self.machine_names)
         self.tap = Tap(self)
         self.connections = ConnectionLimits(config)
-        self.lockouts = Lockouts()
+        self.lockouts = Lockouts(self.engine)
         self.failure_delays = FailureDelays(
             config.auth_failure_delay, config.auth_failure_delay_max
         )
@@ -215,21 +215,21 @@ class Lab:
                 the server waits before giving it (a network peer's failed logins).
         """
         address = normalise_address(user)
-        if self.lockouts.is_locked(address, conn.world.lockout_after):
+        limit = conn.world.lockout_after
+        if self.lockouts.is_locked(address, limit):
             self.refuse_login(conn, mechanism, "account locked", user, **details)
             raise LoginRefused("locked", self._failure_delay(conn, address))
         account = self.store.authenticate(user, password)
         if account is None:
-            # Only real accounts lock: a name that exists nowhere has nothing to protect.
-            if self.store.account(address) is not None:
-                self.lockouts.failed(address)
+            # Only real accounts lock: a name that exists nowhere changes no row.
+            self.lockouts.failed(address, limit)
             self.refuse_login(conn, mechanism, "wrong user name or password", user, **details)
             raise LoginRefused("credentials", self._failure_delay(conn, address))
         if not self.connections.claim_account(conn, account.address):
             self.refuse_login(conn, mechanism, "too many connections for this account", user,
                               **details)
             raise LoginRefused("busy")
-        self.lockouts.succeeded(address)
+        self.lockouts.succeeded(address, limit)
         if not conn.own_client:
             self.failure_delays.succeeded(conn.peer[0], address)
         conn.account = account.address
