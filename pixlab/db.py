@@ -338,6 +338,28 @@ def connect_engine(url: str) -> Engine:
     return engine
 
 
+@contextmanager
+def one_process_at_a_time(engine: Engine, key: int) -> Iterator[bool]:
+    """Whether this process may do a periodic job now that other processes also run.
+
+    PostgreSQL: a session advisory lock numbered `key`, held for the block; a
+    process that finds it taken gets False and skips this round (another
+    process is doing the job). SQLite has one process: always True.
+    """
+    if not is_postgresql(engine):
+        yield True
+        return
+    with engine.connect() as conn:
+        got = bool(conn.exec_driver_sql("SELECT pg_try_advisory_lock(%(k)s)", {"k": key}).scalar())
+        conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)", {"k": key})
+                conn.commit()
+
+
 # -- migrations (Alembic): the schema's only source ------------------------------------
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -470,13 +492,18 @@ def driver_cursor(engine: Engine, commit: bool = False) -> Iterator[DBAPICursor]
 
     With `commit`, what the block did is committed when it ends without an
     error; on an error it is rolled back. No transaction stays open after the
-    block, so the next read sees every commit made meanwhile.
+    block, so the next read sees every commit made meanwhile. Without
+    `commit`, PostgreSQL runs the block's reads in autocommit: one round trip
+    each, rather than BEGIN, the read and ROLLBACK.
     """
     owned = getattr(_THREAD, "connections", None)
     connection = owned.get(engine) if owned else None
     pooled = connection is None
     if connection is None:
         connection = engine.raw_connection()
+    autocommit = not commit and engine.dialect.name == "postgresql"
+    if autocommit:
+        connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
     try:
         cursor = connection.cursor()
         try:
@@ -493,5 +520,7 @@ def driver_cursor(engine: Engine, commit: bool = False) -> Iterator[DBAPICursor]
         connection.rollback()
         raise
     finally:
+        if autocommit:
+            connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
         if pooled:
             connection.close()  # back to the pool

@@ -70,6 +70,7 @@ class PostgresServer:
 
     host: str
     port: int
+    data_dir: Path | None = None  # the cluster's own directory (its postmaster.pid)
     _names: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def url(self, database: str) -> str:
@@ -96,8 +97,11 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start_cluster():  # type: ignore[no-untyped-def]
-    """Start a cluster; returns (server, stop). Call only when `why_not()` is None."""
+def start_cluster(options: str = ""):  # type: ignore[no-untyped-def]
+    """Start a cluster; returns (server, stop). Call only when `why_not()` is None.
+
+    `options`: more of the server's settings (`-c name=value …`), for the benchmarks.
+    """
     import port_for
     from pytest_postgresql.executors import PostgreSQLExecutor
 
@@ -123,7 +127,7 @@ def start_cluster():  # type: ignore[no-untyped-def]
         user=SUPERUSER,
         # A throwaway cluster: nothing needs to survive a crash, so nothing waits for the disk.
         postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                         "-c max_connections=300",
+                         f"-c max_connections=300 {options}".strip(),
         timeout=120,
     )
     executor.start()
@@ -139,4 +143,5 @@ def start_cluster():  # type: ignore[no-untyped-def]
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 
+    server.data_dir = directory / "data"
     return server, stop

@@ -245,3 +245,16 @@ def test_two_labs_delivering_and_deleting_at_once_keep_every_message_once(
     assert account is not None
     inbox = second.store.folder(account.id, "INBOX")
     assert inbox is not None and inbox.uidnext == len(sent) + 1
+
+
+def test_one_process_at_a_time_runs_the_retention_purge(labs: tuple[Lab, Lab]) -> None:
+    from pixlab.db import one_process_at_a_time
+    from pixlab.workshops.retention import PURGE_LOCK
+
+    first, second = labs
+    with one_process_at_a_time(first.engine, PURGE_LOCK) as mine:
+        assert mine
+        with one_process_at_a_time(second.engine, PURGE_LOCK) as theirs:
+            assert not theirs  # the other process skips this round
+    with one_process_at_a_time(second.engine, PURGE_LOCK) as theirs:
+        assert theirs  # and takes the next one
