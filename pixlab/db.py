@@ -364,6 +364,7 @@ def one_process_at_a_time(engine: Engine, key: int) -> Iterator[bool]:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001_baseline"  # the schema of every database made before migrations
+MIGRATION_LOCK = 0x50584C02  # PostgreSQL's advisory lock while migrating ("PXL", 2)
 
 
 def migration_config(connection: Connection | None = None) -> Config:
@@ -389,6 +390,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             # set before Alembic begins one.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
+        elif is_postgresql(engine):
+            # Several processes starting at once: one migrates, the others wait for it
+            # here and then find the schema at head (the lock ends with the session).
+            connection.exec_driver_sql("SELECT pg_advisory_lock(%(k)s)", {"k": MIGRATION_LOCK})
+            connection.commit()
         try:
             config = migration_config(connection)
             tables = set(inspect(connection).get_table_names())
@@ -404,6 +410,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             if sqlite:
                 connection.rollback()
                 connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+            elif is_postgresql(engine):
+                connection.rollback()
+                connection.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)",
+                                           {"k": MIGRATION_LOCK})
                 connection.commit()
 
 

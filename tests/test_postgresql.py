@@ -13,6 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import ADDRESS, PASSWORD
@@ -258,3 +259,32 @@ def test_one_process_at_a_time_runs_the_retention_purge(labs: tuple[Lab, Lab]) -
             assert not theirs  # the other process skips this round
     with one_process_at_a_time(second.engine, PURGE_LOCK) as theirs:
         assert theirs  # and takes the next one
+
+
+def test_processes_starting_together_on_an_empty_database_migrate_it_once(
+    postgresql_server: Any, database_url: str
+) -> None:
+    from pixlab.db import current_revision, make_engine
+
+    name, url = postgresql_server.new_database(template="template0")
+    engines: list[Any] = []
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            engines.append(make_engine(url))  # what each `pixlab serve` does first
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    try:
+        threads = [threading.Thread(target=start) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert failures == []
+        assert len({current_revision(engine) for engine in engines}) == 1
+    finally:
+        for engine in engines:
+            engine.dispose()
+        postgresql_server.drop_database(name)
