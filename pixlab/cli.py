@@ -201,7 +201,7 @@ def _serve(args: argparse.Namespace) -> int:
                 f"({exc.strerror or exc}). Choisissez-en un autre avec --port."
             )) from None
         scheme = "https" if args.https else "http"
-        url = f"{scheme}://{_url_host(host)}:{server.port}/"
+        url = f"{scheme}://{_url_host(announced_host(host))}:{server.port}/"
         # The QR code of the sheet names this address, not the one a page was asked by.
         app.config["PUBLIC_URL"] = url
         # The retention purge runs now, then every hour, while PixLab serves.
@@ -210,7 +210,7 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
         print(french(f"PixLab : {url}  (Ctrl-C pour arrêter)"))
         if args.lan or args.host:
-            print(_reach_line(host, url))
+            print(_reach_line(announced_host(host), url))
         print(_postmaster_line(lab), flush=True)
         try:
             server.run()
@@ -240,6 +240,16 @@ def _serve_host(args: argparse.Namespace) -> str:
             "avec --host."
         ))
     return address
+
+
+def announced_host(host: str) -> str:
+    """The address to give the class: a server bound to every address (0.0.0.0, ::)
+    is reached by the laptop's address on the network, or its name when it has none."""
+    if not _everywhere(host):
+        return host
+    from pixlab.lab.lan import lan_address
+
+    return lan_address() or socket.gethostname()
 
 
 def _reach_line(host: str, url: str) -> str:
@@ -328,16 +338,20 @@ def _https_server(app: WSGIApplication, host: str, port: int, lab: Lab) -> _WebS
     return _WebServer(int(server.bind_addr[1]), run, server.stop)
 
 
+def _everywhere(host: str) -> bool:
+    """Whether a server bound to `host` listens on every address (0.0.0.0, ::)."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a host name
+        return False
+
+
 def _certificate_names(host: str) -> tuple[str, ...]:
     """The names a browser may type to reach this server: the bound address first."""
     from pixlab.web.security import own_addresses
 
     names = [host, "localhost", "127.0.0.1", "::1"]
-    try:
-        everywhere = ipaddress.ip_address(host).is_unspecified
-    except ValueError:  # a host name
-        everywhere = False
-    if everywhere:
+    if _everywhere(host):
         # Listening on every address: the trainer may give the class any of them.
         names[0] = socket.gethostname()
         names += [str(a) for a in sorted(own_addresses(), key=str) if not a.is_link_local]

@@ -525,3 +525,16 @@ def test_a_scenarios_sheet_link_gives_the_attempts_account(lan_app: Flask) -> No
         sheet_link(player).removeprefix("http://localhost")).get_data(as_text=True))
     assert f'<code class="real-password">{password.group(1)}</code>' in phone
     assert f"<code>{address.group(1)}</code>" in phone
+
+
+def test_a_server_on_every_address_gives_the_class_the_laptops_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 0.0.0.0 in a QR code reaches nothing: the class is given the network address.
+    monkeypatch.setattr(lan, "lan_address", lambda: "192.168.1.20")
+    assert cli.announced_host("0.0.0.0") == "192.168.1.20"
+    assert cli.announced_host("::") == "192.168.1.20"
+    assert cli.announced_host("127.0.0.2") == "127.0.0.2"
+    # No network at all: the machine's name, never the unspecified address.
+    monkeypatch.setattr(lan, "lan_address", lambda: None)
+    assert cli.announced_host("0.0.0.0") == socket.gethostname()
