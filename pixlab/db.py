@@ -279,6 +279,15 @@ class WorkshopLearner(Base):
     joined_at: Mapped[float] = mapped_column(Float)
 
 
+class RateLimit(Base):
+    """One throttle's fixed window (Flask-Limiter, `pixlab.web.throttle_store`)."""
+
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)  # Unix seconds, UTC
+
+
 def sqlite_url(data_dir: Path) -> str:
     """The URL of the default database file inside a data directory."""
     return f"sqlite:///{Path(data_dir) / 'pixlab.sqlite3'}"

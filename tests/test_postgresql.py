@@ -288,3 +288,21 @@ def test_processes_starting_together_on_an_empty_database_migrate_it_once(
         for engine in engines:
             engine.dispose()
         postgresql_server.drop_database(name)
+
+
+def test_a_throttle_counts_once_across_two_processes(labs: tuple[Lab, Lab]) -> None:
+    """On PostgreSQL the throttles count in the database (each process has its own Limiter
+    and its own storage object): one fixed window per address, whichever process counts."""
+    from limits import RateLimitItemPerMinute
+    from limits.strategies import FixedWindowRateLimiter
+
+    from pixlab.web.throttle_store import DatabaseStorage
+
+    limiters = [FixedWindowRateLimiter(DatabaseStorage("pixlab://", engine=lab.engine))
+                for lab in labs]
+    three = RateLimitItemPerMinute(3)
+    allowed = [limiters[n % 2].hit(three, "RATELIMIT_RESUME", "127.0.1.7") for n in range(4)]
+    assert allowed == [True, True, True, False]
+    assert limiters[1].hit(three, "RATELIMIT_RESUME", "127.0.1.8")  # another address
+    stats = limiters[0].get_window_stats(three, "RATELIMIT_RESUME", "127.0.1.7")
+    assert stats.remaining == 0 and stats.reset_time > time.time()
