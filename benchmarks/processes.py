@@ -10,7 +10,8 @@ tests/postgres.py; as root it runs as the `postgres` user), with
 pg_stat_statements loaded. For one process, then for two on a fresh database,
 it starts the `pixlab serve` processes on free ports, with the same secret
 key, CA and postmaster password (as docs/deploiement.md says), adds the trainer,
-and runs benchmarks/class.py's class with N learners, N growing by --step while
+opens a few pages on each (a cold process is slow on its first requests), and
+runs benchmarks/class.py's class with N learners, N growing by --step while
 p95 page < 300 ms, p95 « Tester » < 1 s, no error and RSS < 300 MB. The learners
 are dealt over the processes in turn. Reported: the largest N for each, the
 ratio two/one, the CPU of each process and of PostgreSQL (all its processes),
@@ -100,7 +101,19 @@ def start(count: int, url: str, work: Path) -> list[Serve]:
     subprocess.run([PIXLAB, "trainer", "add", TRAINER, "--password-stdin", "--data-dir",
                     str(dirs[0]), "--database-url", url], input=PASSWORD + "\n",
                    text=True, check=True, capture_output=True)
+    warm_up(processes)
     return processes
+
+
+def warm_up(processes: list[Serve]) -> None:
+    """A few pages on every process first: a cold process compiles its templates and loads
+    its translations on its first requests, which is not what a class meets later."""
+    figures = klass.Figures()
+    for process in processes:
+        browser = klass.Browser(process.url, "127.0.0.1", figures)
+        for _ in range(3):
+            for path in ("/", "/atelier", "/formateur/connexion", f"/scenarios/{klass.SLUG}"):
+                browser.request("warm-up", "GET", path)
 
 
 def database_cpu(server: Any) -> float:
