@@ -58,6 +58,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("database_url", DATABASES, indirect=True)
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where PostgreSQL is missing: one line that says how many tests it skipped, and why."""
+    reason = postgres.why_not()
+    skipped = terminalreporter.stats.get("skipped", [])
+    mine = [r for r in skipped if "postgresql" in getattr(r, "nodeid", "")]
+    if reason and mine:
+        terminalreporter.write_line(f"{len(mine)} tests on PostgreSQL skipped: {reason}",
+                                    yellow=True)
+
+
 @pytest.fixture(scope="session")
 def postgresql_server() -> Iterator[postgres.PostgresServer]:
     """A PostgreSQL cluster for the whole run (skipped, with the reason, where there is none)."""
