@@ -280,7 +280,7 @@ class WorkshopLearner(Base):
 
 
 class RateLimit(Base):
-    """One throttle's fixed window (Flask-Limiter, `pixlab.web.throttle_store`)."""
+    """One throttle's fixed window (Flask-Limiter, `pixlab.workshops.throttles`)."""
 
     __tablename__ = "rate_limits"
     key: Mapped[str] = mapped_column(String(300), primary_key=True)

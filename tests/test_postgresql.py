@@ -296,7 +296,7 @@ def test_a_throttle_counts_once_across_two_processes(labs: tuple[Lab, Lab]) -> N
     from limits import RateLimitItemPerMinute
     from limits.strategies import FixedWindowRateLimiter
 
-    from pixlab.web.throttle_store import DatabaseStorage
+    from pixlab.workshops.throttles import DatabaseStorage
 
     limiters = [FixedWindowRateLimiter(DatabaseStorage("pixlab://", engine=lab.engine))
                 for lab in labs]

@@ -1,4 +1,4 @@
-"""Flask-Limiter's counters in the database, shared by every process (pixlab.web.throttle_store).
+"""Flask-Limiter's counters in the database, shared by every process (pixlab.workshops.throttles).
 
 Revision ID: 0004_rate_limits
 Revises: 0003_failed_logins

@@ -17,10 +17,15 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from pixlab.db import RateLimit
+from pixlab.db import RateLimit, is_postgresql
 
 SCHEME = "pixlab"
 _TABLE: Table = RateLimit.__table__  # type: ignore[assignment]
+
+
+def in_database_by_default(engine: Engine) -> bool:
+    """Whether the throttles count in the database unless told otherwise (PostgreSQL)."""
+    return is_postgresql(engine)
 
 
 class DatabaseStorage(Storage):
