@@ -47,11 +47,15 @@ static/vendor/htmx.min.js: package.json package-lock.json
 # Installs what is missing: through apt-get when running as root on Debian or
 # Ubuntu, otherwise Playwright's own Chromium (the other programs must then be
 # installed by an administrator; the tests that need them say which).
+# PostgreSQL's server (pg_ctl, in Debian's /usr/lib/postgresql/N/bin) runs the
+# tests on both databases; without it they are skipped, with the reason.
 system-programs:
 	@missing=""; for pair in $(DEB_PROGRAMS); do \
 	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 \
+	  || missing="$$missing postgresql"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "Installation de :$$missing"; \

@@ -8,6 +8,10 @@ Start PixLab, make a trainer, then run from the repository (loopback only):
     .venv/bin/python benchmarks/class.py --learners 60 --seconds 60 --pid PID \\
         [--url http://127.0.0.1:5000] [--search]
 
+Several processes on one PostgreSQL: one --url and one --pid for each, learners
+dealt over them in turn. `benchmarks/processes.py` starts them itself (one, then
+two, on a throwaway PostgreSQL) and reports the ratio two/one.
+
 The trainer logs in and creates a workshop of the first scenario. Each learner,
 in a thread of its own and from a loopback address of its own (127.0.1.N, as the
 pupils' machines have their own addresses on a classroom network, so the per-
@@ -33,6 +37,7 @@ import re
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
@@ -179,13 +184,19 @@ def proc(pid: int) -> tuple[float, int]:
     return (int(fields[11]) + int(fields[12])) / CLK, rss
 
 
-def run(args: argparse.Namespace, learners: int) -> dict[str, object]:
+def run(args: argparse.Namespace, learners: int,
+        database_cpu: Callable[[], float] | None = None) -> dict[str, object]:
+    """One run of N learners. Several --url/--pid: processes sharing one PostgreSQL, each
+    learner on one of them in turn (a proxy's sticky sessions); their CPU is summed."""
     figures = Figures()
-    trainer, path, code = trainer_workshop(args.url, args.trainer, args.password, figures)
-    cpu0, _ = proc(args.pid)
+    urls, pids = list(args.url), list(args.pid)
+    trainer, path, code = trainer_workshop(urls[0], args.trainer, args.password, figures)
+    cpu0 = [proc(pid)[0] for pid in pids]
+    db0 = database_cpu() if database_cpu else 0.0
     wall0 = time.time()
     until = wall0 + args.seconds
-    threads = [threading.Thread(target=learner, args=(args.url, n, code, until, figures))
+    threads = [threading.Thread(target=learner,
+                                args=(urls[n % len(urls)], n, code, until, figures))
                for n in range(learners)]
     threads.append(threading.Thread(target=poll_class, args=(trainer, path, until)))
     peak = 0
@@ -193,9 +204,10 @@ def run(args: argparse.Namespace, learners: int) -> dict[str, object]:
         thread.start()
         time.sleep(0.05)  # a class arrives over a few seconds
     while any(t.is_alive() for t in threads):
-        peak = max(peak, proc(args.pid)[1])
+        peak = max(peak, max(proc(pid)[1] for pid in pids))
         time.sleep(0.5)
-    cpu1, _ = proc(args.pid)
+    cpu1 = [proc(pid)[0] for pid in pids]
+    db1 = database_cpu() if database_cpu else 0.0
     wall = time.time() - wall0
 
     def pct(kind: str, q: float) -> float:
@@ -208,7 +220,9 @@ def run(args: argparse.Namespace, learners: int) -> dict[str, object]:
         "kinds": {k: (pct(k, 0.5), pct(k, 0.95), len(v)) for k, v in figures.times.items()},
         "p95_page": pages[int(0.95 * len(pages))] * 1000 if pages else 0.0,
         "p95_tester": pct("tester", 0.95), "errors": list(figures.errors),
-        "rss_mb": peak / 1e6, "cpu": (cpu1 - cpu0) / wall,
+        "rss_mb": peak / 1e6, "cpu": sum(cpu1) / wall - sum(cpu0) / wall,
+        "cpu_each": [(b - a) / wall for a, b in zip(cpu0, cpu1, strict=True)],
+        "db_cpu": (db1 - db0) / wall,
     }
     result["ok"] = (result["p95_page"] < 300 and result["p95_tester"] < 1000  # type: ignore[operator]
                     and not figures.errors and result["rss_mb"] < 300)  # type: ignore[operator]
@@ -223,22 +237,30 @@ def show(result: dict[str, object]) -> None:
     print(f"  p95 page {result['p95_page']:.1f} ms, p95 Tester {result['p95_tester']:.1f} ms, "
           f"errors {len(errors)}, RSS peak {result['rss_mb']:.0f} MB, "  # type: ignore[arg-type]
           f"CPU {result['cpu']:.2f} core -> {'OK' if result['ok'] else 'over a target'}")
+    if len(result["cpu_each"]) > 1 or result["db_cpu"]:  # type: ignore[arg-type]
+        each = " + ".join(f"{c:.2f}" for c in result["cpu_each"])  # type: ignore[attr-defined]
+        print(f"  CPU of each process {each} core; the database {result['db_cpu']:.2f} core")
     for error in sorted(set(errors))[:5]:  # type: ignore[call-overload]
         print("   ", error)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default="http://127.0.0.1:5000")
-    parser.add_argument("--pid", type=int, required=True, help="the pixlab serve process")
+    parser.add_argument("--url", action="append",
+                        help="a pixlab serve (repeat for several on one PostgreSQL)")
+    parser.add_argument("--pid", type=int, action="append", required=True,
+                        help="the pixlab serve process (repeat, in the order of --url)")
     parser.add_argument("--learners", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--trainer", default="banc")
     parser.add_argument("--password", default="Banc-2026!")
     parser.add_argument("--search", action="store_true", help="grow N by 10 while targets hold")
     args = parser.parse_args()
-    if urlsplit(args.url).hostname not in ("127.0.0.1", "localhost"):
+    args.url = args.url or ["http://127.0.0.1:5000"]
+    if any(urlsplit(url).hostname not in ("127.0.0.1", "localhost") for url in args.url):
         raise SystemExit("class.py: loopback only (--url http://127.0.0.1:PORT)")
+    if len(args.pid) != len(args.url):
+        raise SystemExit("class.py: one --pid for each --url")
     n, best = args.learners, 0
     while True:
         result = run(args, n)

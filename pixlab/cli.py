@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pixlab.db import DATABASE_URL_HELP
 from pixlab.lab.config import DEFAULT_DOMAIN, LabConfig
 from pixlab.lab.runner import Lab
 from pixlab.lab.store import StoreError
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--https", action="store_true",
                        help="servir en HTTPS (certificat signé par l'autorité du labo) : "
                             "les pages du formateur s'ouvrent alors depuis le réseau")
+    serve.add_argument("--database-url", default=None, help=DATABASE_URL_HELP)
     serve.set_defaults(run=_serve)
 
     sandbox = commands.add_parser(
@@ -64,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.add_argument("--allow-cleartext", action="store_true",
                          help="accepter l'identification sans chiffrement (143, 110, 587)")
     sandbox.add_argument("--json", action="store_true", help="une ligne JSON une fois prêt")
+    sandbox.add_argument("--database-url", default=None, help=DATABASE_URL_HELP)
     sandbox.set_defaults(run=_sandbox)
     add_scenario_commands(commands)
     add_trainer_commands(commands)
@@ -76,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     upgrade.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR))
     upgrade.add_argument("--revision", default="head",
                          help="la version voulue (head : la dernière)")
+    upgrade.add_argument("--database-url", default=None, help=DATABASE_URL_HELP)
     upgrade.set_defaults(run=_db_upgrade)
 
     args = parser.parse_args(argv)
@@ -116,7 +120,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         domains=tuple(args.domain or (DEFAULT_DOMAIN,)),
         allow_cleartext=args.allow_cleartext,
     )
-    lab = Lab(config, args.data_dir)
+    lab = Lab(config, args.data_dir, url=args.database_url)
     try:
         for address, password in accounts:
             lab.store.create_account(address, password)
@@ -157,10 +161,10 @@ def _postmaster_line(lab: Lab) -> str:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from pixlab.db import connect_engine, current_revision, sqlite_url, upgrade
+    from pixlab.db import connect_engine, current_revision, database_url, upgrade
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = connect_engine(sqlite_url(args.data_dir))
+    engine = connect_engine(database_url(args.data_dir, args.database_url))
     try:
         before = current_revision(engine)
         upgrade(engine, args.revision)
@@ -181,7 +185,7 @@ def _serve(args: argparse.Namespace) -> int:
     host = _serve_host(args)
     config = LabConfig(host=host, port_base=args.mail_port_base, usual_ports=args.usual_ports)
     # The lab opens (and upgrades) the database before anything is served.
-    lab = Lab(config, args.data_dir)
+    lab = Lab(config, args.data_dir, url=args.database_url)
     try:
         lab.start()
     except OSError as exc:

@@ -1,11 +1,14 @@
 """SQLAlchemy models and the engine: one database for the whole of PixLab.
 
 SQLite under the data directory by default (WAL mode, so the lab's loop thread
-and the web threads read while one of them writes); any SQLAlchemy URL works.
+and the web threads read while one of them writes); PostgreSQL (psycopg 3) by
+URL, for several processes sharing one database: `PIXLAB_DATABASE_URL` or
+`--database-url`, for example `postgresql+psycopg://pixlab:…@db.example/pixlab`.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +52,8 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     quota_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[int] = mapped_column(Integer)  # Unix seconds, UTC
+    # Consecutive failed logins in worlds that lock accounts (see pixlab.lab.access.Lockouts).
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class Folder(Base):
@@ -277,9 +282,36 @@ class WorkshopLearner(Base):
     joined_at: Mapped[float] = mapped_column(Float)
 
 
+class RateLimit(Base):
+    """One throttle's fixed window (Flask-Limiter, `pixlab.workshops.throttles`)."""
+
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)  # Unix seconds, UTC
+
+
 def sqlite_url(data_dir: Path) -> str:
     """The URL of the default database file inside a data directory."""
     return f"sqlite:///{Path(data_dir) / 'pixlab.sqlite3'}"
+
+
+DATABASE_URL_VARIABLE = "PIXLAB_DATABASE_URL"
+# The command line's help for --database-url (serve, sandbox, db upgrade, trainer …).
+DATABASE_URL_HELP = (
+    "la base de données, par exemple postgresql+psycopg://pixlab@serveur/pixlab "
+    "(par défaut : $PIXLAB_DATABASE_URL, sinon pixlab.sqlite3 dans --data-dir)"
+)
+
+
+def database_url(data_dir: Path, url: str | None = None) -> str:
+    """The database to open: the URL given, else PIXLAB_DATABASE_URL, else SQLite in data_dir."""
+    return url or os.environ.get(DATABASE_URL_VARIABLE) or sqlite_url(data_dir)
+
+
+def is_postgresql(engine: Engine) -> bool:
+    """Whether the engine speaks to PostgreSQL (LISTEN/NOTIFY, row locks) rather than SQLite."""
+    return engine.dialect.name == "postgresql"
 
 
 def make_engine(url: str) -> Engine:
@@ -290,7 +322,17 @@ def make_engine(url: str) -> Engine:
 
 
 def connect_engine(url: str) -> Engine:
-    """The engine alone, schema untouched; SQLite gets WAL and a busy timeout."""
+    """The engine alone, schema untouched; SQLite gets WAL and a busy timeout.
+
+    PostgreSQL gets a pool as large as the web server's threads plus the lab's
+    and the event log's (waitress runs 8), and a check before each checkout so
+    that a restarted database server costs one failed ping, not a failed page.
+    """
+    if url.startswith(("postgresql:", "postgres:")):
+        # One driver: psycopg 3 (SQLAlchemy's plain "postgresql://" means psycopg2).
+        url = "postgresql+psycopg:" + url.partition(":")[2]
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_size=12, max_overflow=8, pool_pre_ping=True)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
 
@@ -308,10 +350,33 @@ def connect_engine(url: str) -> Engine:
     return engine
 
 
+@contextmanager
+def one_process_at_a_time(engine: Engine, key: int) -> Iterator[bool]:
+    """Whether this process may do a periodic job now that other processes also run.
+
+    PostgreSQL: a session advisory lock numbered `key`, held for the block; a
+    process that finds it taken gets False and skips this round (another
+    process is doing the job). SQLite has one process: always True.
+    """
+    if not is_postgresql(engine):
+        yield True
+        return
+    with engine.connect() as conn:
+        got = bool(conn.exec_driver_sql("SELECT pg_try_advisory_lock(%(k)s)", {"k": key}).scalar())
+        conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)", {"k": key})
+                conn.commit()
+
+
 # -- migrations (Alembic): the schema's only source ------------------------------------
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001_baseline"  # the schema of every database made before migrations
+MIGRATION_LOCK = 0x50584C02  # PostgreSQL's advisory lock while migrating ("PXL", 2)
 
 
 def migration_config(connection: Connection | None = None) -> Config:
@@ -337,6 +402,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             # set before Alembic begins one.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
+        elif is_postgresql(engine):
+            # Several processes starting at once: one migrates, the others wait for it
+            # here and then find the schema at head (the lock ends with the session).
+            connection.exec_driver_sql("SELECT pg_advisory_lock(%(k)s)", {"k": MIGRATION_LOCK})
+            connection.commit()
         try:
             config = migration_config(connection)
             tables = set(inspect(connection).get_table_names())
@@ -352,6 +422,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             if sqlite:
                 connection.rollback()
                 connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+            elif is_postgresql(engine):
+                connection.rollback()
+                connection.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)",
+                                           {"k": MIGRATION_LOCK})
                 connection.commit()
 
 
@@ -440,13 +515,18 @@ def driver_cursor(engine: Engine, commit: bool = False) -> Iterator[DBAPICursor]
 
     With `commit`, what the block did is committed when it ends without an
     error; on an error it is rolled back. No transaction stays open after the
-    block, so the next read sees every commit made meanwhile.
+    block, so the next read sees every commit made meanwhile. Without
+    `commit`, PostgreSQL runs the block's reads in autocommit: one round trip
+    each, rather than BEGIN, the read and ROLLBACK.
     """
     owned = getattr(_THREAD, "connections", None)
     connection = owned.get(engine) if owned else None
     pooled = connection is None
     if connection is None:
         connection = engine.raw_connection()
+    autocommit = not commit and engine.dialect.name == "postgresql"
+    if autocommit:
+        connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
     try:
         cursor = connection.cursor()
         try:
@@ -455,9 +535,15 @@ def driver_cursor(engine: Engine, commit: bool = False) -> Iterator[DBAPICursor]
             cursor.close()
         if commit:
             connection.commit()
+        elif not pooled:
+            # psycopg begins a transaction with the first SELECT: end it, so the
+            # thread's own connection never sits "idle in transaction" holding locks.
+            connection.rollback()
     except BaseException:
         connection.rollback()
         raise
     finally:
+        if autocommit:
+            connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
         if pooled:
             connection.close()  # back to the pool

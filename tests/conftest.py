@@ -7,8 +7,10 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import postgres
 import pytest
 
+from pixlab.db import DATABASE_URL_VARIABLE
 from pixlab.lab.config import LabConfig
 from pixlab.lab.runner import Lab
 
@@ -31,6 +33,72 @@ def lab_config(**overrides: object) -> LabConfig:
     return LabConfig(**values)  # type: ignore[arg-type]
 
 
+# -- the database: SQLite, and PostgreSQL for the tests marked both_databases ----------
+
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The marker that runs a module or a test on both databases."""
+    config.addinivalue_line(
+        "markers", "both_databases: runs once on SQLite and once on a throwaway PostgreSQL")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """One line saying whether the PostgreSQL half of the suite can run."""
+    reason = postgres.why_not()
+    return f"postgresql: {reason}" if reason else f"postgresql: {postgres.find_pg_ctl()}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked both_databases that touches the database runs on each engine."""
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_databases"
+    ):
+        metafunc.parametrize("database_url", DATABASES, indirect=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where PostgreSQL is missing: one line that says how many tests it skipped, and why."""
+    reason = postgres.why_not()
+    skipped = terminalreporter.stats.get("skipped", [])
+    mine = [r for r in skipped if "postgresql" in getattr(r, "nodeid", "")]
+    if reason and mine:
+        terminalreporter.write_line(f"{len(mine)} tests on PostgreSQL skipped: {reason}",
+                                    yellow=True)
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[postgres.PostgresServer]:
+    """A PostgreSQL cluster for the whole run (skipped, with the reason, where there is none)."""
+    reason = postgres.why_not()
+    if reason:
+        pytest.skip(reason)
+    server, stop = postgres.start_cluster()
+    yield server
+    stop()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    """The database of this test's labs: None (SQLite in the data directory) or a fresh
+    PostgreSQL database at the newest schema, dropped after the test.
+
+    PIXLAB_DATABASE_URL names it too, so that a lab the test restarts itself and a
+    `pixlab` command it runs open the same database.
+    """
+    if getattr(request, "param", "sqlite") == "sqlite":
+        monkeypatch.delenv(DATABASE_URL_VARIABLE, raising=False)
+        yield None
+        return
+    server: postgres.PostgresServer = request.getfixturevalue("postgresql_server")
+    name, url = server.new_database()
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, url)
+    yield url
+    server.drop_database(name)
+
+
 @pytest.fixture(scope="session")
 def ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One CA for the whole run: making certificates is the slow part of a lab's start."""
@@ -38,7 +106,7 @@ def ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_lab(tmp_path: Path, ca_dir: Path) -> Iterator:
+def make_lab(tmp_path: Path, ca_dir: Path, database_url: str | None) -> Iterator:
     """Start labs with a given configuration; they are stopped after the test."""
     labs: list[Lab] = []
 
@@ -46,7 +114,7 @@ def make_lab(tmp_path: Path, ca_dir: Path) -> Iterator:
         data_dir = data_dir or tmp_path / f"lab{len(labs)}"
         if not (data_dir / "tls").exists():
             shutil.copytree(ca_dir / "tls", data_dir / "tls") if (ca_dir / "tls").exists() else None
-        lab = Lab(lab_config(**overrides), data_dir).start()
+        lab = Lab(lab_config(**overrides), data_dir, url=database_url).start()
         if not (ca_dir / "tls").exists():
             shutil.copytree(data_dir / "tls", ca_dir / "tls")
         labs.append(lab)
@@ -55,6 +123,8 @@ def make_lab(tmp_path: Path, ca_dir: Path) -> Iterator:
     yield start
     for lab in labs:
         lab.stop()
+        # A test may read the database after stopping its lab: close what it opened.
+        lab.engine.dispose()
 
 
 @pytest.fixture

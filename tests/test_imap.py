@@ -23,6 +23,9 @@ from pixlab.lab import replies as R
 from pixlab.lab.events import Event
 from pixlab.lab.runner import Lab
 
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 OTHER = "prof@lycee-exemple.test"
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 

@@ -22,6 +22,9 @@ from pixlab.lab.events import EventLog
 from pixlab.lab.passwords import hash_password, verify_password
 from pixlab.lab.store import MailStore, QuotaExceeded, StoreError
 
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> MailStore:

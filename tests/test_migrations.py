@@ -86,18 +86,28 @@ def assert_filled(engine: Engine, ids: dict[str, int]) -> None:
         assert (attempt.slug, attempt.state) == ("premiers-pas-imap", '{"devices": {}}')
 
 
-@pytest.fixture
-def new_engine(tmp_path: Path) -> Callable[[str], Engine]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], Engine]:
+    """Empty databases, on SQLite and on PostgreSQL: the migrations must make the same schema."""
     engines: list[Engine] = []
+    dropped: list[str] = []
+    server = request.getfixturevalue("postgresql_server") if request.param != "sqlite" else None
 
     def make(name: str = "pixlab") -> Engine:
-        engine = connect_engine(f"sqlite:///{tmp_path / name}.sqlite3")
+        if server is None:
+            engine = connect_engine(f"sqlite:///{tmp_path / name}.sqlite3")
+        else:
+            database, url = server.new_database(template="template0")
+            dropped.append(database)
+            engine = connect_engine(url)
         engines.append(engine)
         return engine
 
     yield make  # type: ignore[misc]
     for engine in engines:
         engine.dispose()
+    for database in dropped:
+        server.drop_database(database)  # type: ignore[union-attr]
 
 
 def test_a_database_at_the_baseline_filled_then_upgraded_to_head_keeps_everything(
@@ -110,15 +120,15 @@ def test_a_database_at_the_baseline_filled_then_upgraded_to_head_keeps_everythin
     upgrade(engine, "head")
     assert current_revision(engine) == head()
     assert_filled(engine, ids)
-    # Foreign keys are on again for everyone after the upgrade (off only while it ran).
-    with engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    if engine.dialect.name == "sqlite":
+        # Foreign keys are on again for everyone after the upgrade (off only while it ran).
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
 def test_a_database_made_before_migrations_is_taken_over_at_start(tmp_path: Path) -> None:
     # What every existing instance/ holds: create_all's tables of then (the baseline's,
-    # none a later migration added), no alembic_version.
-    # The baseline's tables as they were then (a later migration may add columns to them).
+    # columns included, none a later migration added), no alembic_version.
     url = sqlite_url(tmp_path)
     old = connect_engine(url)
     upgrade(old, BASELINE)

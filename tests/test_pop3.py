@@ -26,6 +26,9 @@ from pixlab.lab.runner import Lab
 from pixlab.lab.store import MessageInfo
 from pixlab.lab.tap import CLIENT, SERVER
 
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 HOST = f"pop.{DOMAIN}"
 STRANGER = f"inconnu@{DOMAIN}"
 MESSAGES = (
@@ -330,6 +333,23 @@ def test_quit_deletes_what_was_marked(
     with logged_in(lab, "pop3s", tls_context) as client:
         assert client.stat() == (1, len(MESSAGES[1]))
         assert client.quit() == err(R.POP3_LOGOUT)
+
+
+def test_a_message_expunged_by_another_session_is_refused_and_the_session_goes_on(
+    lab: Lab, tls_context: ssl.SSLContext, seeded: list[MessageInfo]
+) -> None:
+    """No maildrop lock: an IMAP client (or another process) may expunge what POP3 listed."""
+    with logged_in(lab, "pop3s", tls_context) as client:
+        assert client.stat()[0] == 3
+        lab.store.delete_messages([seeded[0].id])
+        for gone in (lambda: client.retr(1), lambda: client.top(1, 0)):
+            with pytest.raises(poplib.error_proto) as refused:
+                gone()
+            assert refused.value.args == (err(R.POP3_EXPUNGED_MESSAGE),)
+        assert client.retr(2)[1][-1] == MESSAGES[1].rstrip(b"\r\n").split(b"\r\n")[-1]
+        client.dele(1)
+        assert client.quit() == err(R.POP3_LOGOUT_DELETED)
+    assert mailbox_size(lab) == 2
 
 
 def test_quit_before_login_just_says_goodbye(lab: Lab, tls_context: ssl.SSLContext) -> None:

@@ -30,6 +30,9 @@ from pixlab.lab.certs import CertificateKind
 from pixlab.lab.runner import Lab
 from pixlab.web import create_app
 
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 NBSP = "\u00a0"
 DOMAIN = "lycee-exemple.test"
 HX = {"HX-Request": "true"}

@@ -28,6 +28,9 @@ from pixlab.scenarios.settings import SettingError
 from pixlab.scenarios.storage import MemoryLocalMail
 from pixlab.scenarios.walkthrough import OffsetClock
 
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "scenarios_ok"
 CATALOGUE = load_catalogue([FIXTURES])
 SLUG = "labo-essai"

@@ -14,6 +14,9 @@ from pixlab.lab.runner import Lab
 from pixlab.web import create_app
 from pixlab.workshops import trainers
 
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 SLUG = "ordinateur-et-telephone"
 FIRST = "premiers-pas-imap"
 NBSP = "\u00a0"

@@ -27,6 +27,9 @@ from pixlab.scenarios.walkthrough import OffsetClock
 from pixlab.web import create_app
 from pixlab.web.scenario_attempts import ENGINE_KEY
 
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 SHIPPED = load_catalogue([shipped_dir()])
 SCENARIOS = {s.slug: s for s in SHIPPED.scenarios}
 

@@ -37,6 +37,9 @@ from pixlab.lab.certs import CertificateKind
 from pixlab.lab.runner import Lab
 from pixlab.lab.smtp import LabSMTP
 
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 HOST = f"smtp.{DOMAIN}"
 OUTSIDER = "ami@exemple.org"
 STRANGER = f"inconnu@{DOMAIN}"

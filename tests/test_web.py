@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from cryptography import x509
 from flask.testing import FlaskClient
 
 from pixlab.lab.runner import Lab
+
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
 
 NBSP = "\u00a0"
 

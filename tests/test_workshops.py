@@ -24,6 +24,9 @@ from pixlab.sandbox.store import DeviceStore
 from pixlab.web import create_app
 from pixlab.workshops import retention, service, trainers
 
+# The store, its servers and the pages on both engines: SQLite, and a real PostgreSQL.
+pytestmark = pytest.mark.both_databases
+
 FIRST = "premiers-pas-imap"
 SECOND = "bon-port-bon-chiffrement"
 DOMAIN = "lycee-exemple.test"

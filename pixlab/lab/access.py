@@ -11,11 +11,19 @@ import secrets
 import threading
 import time
 from collections import Counter, OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine, Table, bindparam, select, update
+
+from pixlab.db import Account, DriverStatement
 from pixlab.lab.config import LabConfig
 from pixlab.lab.passwords import hash_password, verify_password
 from pixlab.lab.store import normalise_address
+
+_ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+_READ_FAILURES = DriverStatement(
+    select(_ACCOUNTS.c.failed_logins).where(_ACCOUNTS.c.address == bindparam("b_address"))
+)
 
 if TYPE_CHECKING:
     from pixlab.lab.tap import Connection
@@ -75,29 +83,45 @@ class ConnectionLimits:
 
 
 class Lockouts:
-    """Failed logins per address, for the worlds that lock an account after too many."""
+    """Failed logins per account, for the worlds that lock an account after too many.
 
-    MAX_TRACKED = 100_000  # a flood of made-up user names must not grow memory for ever
+    The count is a column of the account's row, so that every process sharing
+    the database locks the account after the same failures (a learner whose
+    tests go through two processes behind a proxy meets one lock-out, not
+    two). Only real accounts are counted: a made-up name changes no row. A
+    world that never locks counts nothing, and so costs no write.
+    """
 
-    def __init__(self) -> None:
-        self._failures: Counter[str] = Counter()
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def is_locked(self, address: str, limit: int) -> bool:
         """Whether logins to this address are refused until an unlock (limit 0: never)."""
-        return limit > 0 and self._failures[address] >= limit
+        if limit <= 0:
+            return False
+        rows = _READ_FAILURES.rows(self.engine, b_address=normalise_address(address))
+        return bool(rows) and rows[0][0] >= limit
 
-    def failed(self, address: str) -> None:
-        """Count one more failed login."""
-        if address in self._failures or len(self._failures) < self.MAX_TRACKED:
-            self._failures[address] += 1
+    def failed(self, address: str, limit: int = 1) -> None:
+        """Count one more failed login, in a world that locks after `limit` (0: none counted)."""
+        if limit > 0:
+            self._set(address, _ACCOUNTS.c.failed_logins + 1)
 
-    def succeeded(self, address: str) -> None:
-        """A good login clears the count."""
-        self._failures.pop(address, None)
+    def succeeded(self, address: str, limit: int = 1) -> None:
+        """A good login clears the count (in a world that locks; the others never raised it)."""
+        if limit > 0:
+            self.unlock(address)
 
     def unlock(self, address: str) -> None:
         """What the IT service's reset page does."""
-        self._failures.pop(normalise_address(address), None)
+        self._set(address, 0, only_if_counted=True)
+
+    def _set(self, address: str, value: Any, only_if_counted: bool = False) -> None:
+        where = [_ACCOUNTS.c.address == normalise_address(address)]
+        if only_if_counted:
+            where.append(_ACCOUNTS.c.failed_logins != 0)
+        with self.engine.begin() as conn:  # one atomic UPDATE: processes never lose a count
+            conn.execute(update(_ACCOUNTS).where(*where).values(failed_logins=value))
 
 
 class FailureDelays:

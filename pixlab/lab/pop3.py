@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pixlab.lab import replies as R
 from pixlab.lab.access import LoginRefused
 from pixlab.lab.session import LineSession, SessionEnd
-from pixlab.lab.store import AccountInfo, MessageInfo
+from pixlab.lab.store import AccountInfo, MessageInfo, StoreError
 
 MAX_BAD_COMMANDS = 10
 _REFUSALS = {
@@ -244,10 +244,18 @@ class Pop3Session(LineSession):
         # so IMAP and POP3 agree on which message is which.
         return f"{drop.info.uid:08x}{self.inbox_validity:08x}"
 
+    def _raw(self, drop: _Drop) -> bytes:
+        # RFC 1939 lets the server lock the maildrop; PixLab does not (IMAP clients share
+        # it), so a message this session listed may be gone by now: say so, and go on.
+        try:
+            return self.lab.store.raw(drop.info.id)
+        except StoreError:
+            raise Pop3Error(R.POP3_EXPUNGED_MESSAGE) from None
+
     @verb(TRANSACTION)
     async def pop_retr(self, arg: str) -> None:
         _, drop = self._message(arg)
-        raw = self.lab.store.raw(drop.info.id)
+        raw = self._raw(drop)
         await self.send_raw(f"+OK {len(raw)} octets\r\n".encode() + _dot_stuffed(raw))
         self.conn.record("message.retrieved", folder="INBOX", uid=drop.info.uid, size=len(raw))
 
@@ -257,7 +265,7 @@ class Pop3Session(LineSession):
         if len(parts) != 2 or not parts[1].isdigit():
             raise Pop3Error(R.POP3_BAD_SYNTAX.format(usage="TOP <message> <lines>"))
         _, drop = self._message(parts[0])
-        raw = self.lab.store.raw(drop.info.id)
+        raw = self._raw(drop)
         head, separator, body = raw.partition(b"\r\n\r\n")
         lines = body.split(b"\r\n") if separator else []
         if lines and lines[-1] == b"":

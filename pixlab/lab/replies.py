@@ -65,6 +65,8 @@ POP3_UNKNOWN_COMMAND = "-ERR Unknown command: {verb}"
 POP3_BAD_SYNTAX = "-ERR Invalid arguments: {usage}"
 POP3_NO_MESSAGE = "-ERR There's no message {number}."
 POP3_DELETED_MESSAGE = "-ERR Message is deleted."
+# Expunged meanwhile by another session (an IMAP client, another POP3 client's QUIT).
+POP3_EXPUNGED_MESSAGE = "-ERR Message was expunged by another session."
 POP3_MARKED_DELETED = "+OK Marked to be deleted."
 POP3_LINE_TOO_LONG = "-ERR Input line too long."
 POP3_TOO_MANY_ERRORS = "-ERR Too many bad commands."

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from pixlab.db import make_engine, own_connection, sqlite_url
+from pixlab.db import database_url, make_engine, own_connection
 from pixlab.lab import logs
 from pixlab.lab.access import (
     AppPasswords,
@@ -71,11 +71,13 @@ class ListenerInfo:
 class Lab:
     """A running mail lab. Use `start()`/`stop()` or `with Lab(...) as lab:`."""
 
-    def __init__(self, config: LabConfig, data_dir: Path, engine: Engine | None = None) -> None:
+    def __init__(self, config: LabConfig, data_dir: Path, engine: Engine | None = None,
+                 url: str | None = None) -> None:
+        """`url` names the database (see `pixlab.db.database_url`); `engine` gives one made."""
         self.config = config
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = engine or make_engine(sqlite_url(self.data_dir))
+        self.engine = engine or make_engine(database_url(self.data_dir, url))
         self.store = MailStore(self.engine)
         self.events = EventLog(self.engine)
         self.ca = CertificateAuthority(self.data_dir / "tls")
@@ -84,7 +86,7 @@ class Lab:
         self.tls = LabTls(self.ca, World.of(config), self.address, self.machine_names)
         self.tap = Tap(self)
         self.connections = ConnectionLimits(config)
-        self.lockouts = Lockouts()
+        self.lockouts = Lockouts(self.engine)
         self.app_passwords = AppPasswords()
         self.failure_delays = FailureDelays(
             config.auth_failure_delay, config.auth_failure_delay_max
@@ -152,6 +154,7 @@ class Lab:
             loop.close()
 
         self.events.start()
+        self.store.listen()  # PostgreSQL: other processes' deliveries wake our IMAP sessions
         self._thread = threading.Thread(target=run, name="pixlab-lab", daemon=True)
         self._thread.start()
         if not ready.wait(timeout):
@@ -159,6 +162,7 @@ class Lab:
         if failure:
             self._thread.join()
             self.events.close()
+            self.store.stop_listening()
             raise failure[0]
         return self
 
@@ -193,6 +197,7 @@ class Lab:
         self._thread.join()
         self._thread = None
         self.events.close()
+        self.store.stop_listening()
         self.engine.dispose()
 
     def __enter__(self) -> Lab:
@@ -217,7 +222,8 @@ class Lab:
                 the server waits before giving it (a network peer's failed logins).
         """
         address = normalise_address(user)
-        if self.lockouts.is_locked(address, conn.world.lockout_after):
+        limit = conn.world.lockout_after
+        if self.lockouts.is_locked(address, limit):
             self.refuse_login(conn, mechanism, "account locked", user, **details)
             raise LoginRefused("locked", self._failure_delay(conn, address))
         account = self.store.authenticate(user, password)
@@ -234,16 +240,15 @@ class Lab:
                 # Logged in with an application password, made for the program `app`.
                 details.update(app_login=True, app=label)
         if account is None:
-            # Only real accounts lock: a name that exists nowhere has nothing to protect.
-            if self.store.account(address) is not None:
-                self.lockouts.failed(address)
+            # Only real accounts lock: a name that exists nowhere changes no row.
+            self.lockouts.failed(address, limit)
             self.refuse_login(conn, mechanism, "wrong user name or password", user, **details)
             raise LoginRefused("credentials", self._failure_delay(conn, address))
         if not self.connections.claim_account(conn, account.address):
             self.refuse_login(conn, mechanism, "too many connections for this account", user,
                               **details)
             raise LoginRefused("busy")
-        self.lockouts.succeeded(address)
+        self.lockouts.succeeded(address, limit)
         if not conn.own_client:
             self.failure_delays.succeeded(conn.peer[0], address)
         conn.account = account.address

@@ -53,6 +53,8 @@ NEXT_UID = (
     .returning(_F.id, _F.uidnext)
 )
 INSERT_MESSAGE = insert(MESSAGES).returning(_M.id)
+# PostgreSQL: an account's row, locked until the transaction ends (quota checks).
+LOCK_ACCOUNT = select(_A.id).where(_A.id == bindparam("b_id")).with_for_update()
 
 
 READ_ACCOUNT_BY_ADDRESS = DriverStatement(ACCOUNT_BY_ADDRESS)
@@ -65,6 +67,7 @@ READ_FOLDERS_OF_ACCOUNT = DriverStatement(FOLDERS_OF_ACCOUNT)
 READ_MESSAGES_OF_FOLDER = DriverStatement(MESSAGES_OF_FOLDER)
 READ_RAW = DriverStatement(RAW)
 RUN_NEXT_UID = DriverStatement(NEXT_UID)
+RUN_LOCK_ACCOUNT = DriverStatement(LOCK_ACCOUNT)
 RUN_INSERT_MESSAGE = DriverStatement(
     INSERT_MESSAGE,
     ["folder_id", "account_id", "uid", "flags", "internal_date", "size", "raw"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from pixlab.db import Account, Folder, Message, driver_cursor
+from pixlab.lab import notify
 from pixlab.lab import statements as q
 from pixlab.lab.passwords import RecentLogins, hash_password
 
@@ -39,8 +40,6 @@ DEFAULT_FOLDERS: tuple[tuple[str, str | None], ...] = (
     ("Junk", "\\Junk"),
 )
 DEFAULT_QUOTA_BYTES = 20 * 1024 * 1024
-
-ChangeListener = Callable[[int, int], None]
 
 
 class StoreError(Exception):
@@ -134,14 +133,12 @@ def _message(row: Sequence[Any]) -> MessageInfo:
     )
 
 
-class MailStore:
+class MailStore(notify.ChangeNotices):
     """Accounts, folders and messages in the PixLab database."""
 
     def __init__(self, engine: Engine, default_quota: int = DEFAULT_QUOTA_BYTES) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.default_quota = default_quota
-        self._listeners: list[ChangeListener] = []
-        self._listeners_lock = threading.Lock()
         self._uidvalidity_lock = threading.Lock()
         self._recent_logins = RecentLogins()
         self._last_uidvalidity = 0
@@ -307,6 +304,10 @@ class MailStore:
             # The UPDATE takes SQLite's write lock first, so two deliveries
             # never receive the same UID, and the quota is checked under that
             # lock, in the same transaction as the insert.
+            if self.shared:
+                # Two processes delivering to two folders of one account: the quota is
+                # checked under the account's row lock (SQLite locks the whole file).
+                q.RUN_LOCK_ACCOUNT.on(cursor, dialect, b_id=account.id)
             folders = q.RUN_NEXT_UID.on(
                 cursor, dialect, b_account=account.id, b_name=_folder_key(folder_name)
             )
@@ -328,7 +329,9 @@ class MailStore:
                 size=size,
                 raw=raw,
             )
-        self._notify(account.id, folder_id)
+            if self.shared:
+                notify.announce(cursor, self.origin, account.id, folder_id)
+        self._notify(account.id, folder_id, announced=True)
         return MessageInfo(message_id, folder_id, uid, frozenset(flags), when, size)
 
     def messages(self, folder_id: int) -> list[MessageInfo]:
@@ -499,6 +502,8 @@ class MailStore:
         if not ids:
             return []
         with self.engine.begin() as conn:
+            if self.shared:
+                conn.execute(q.LOCK_ACCOUNT, {"b_id": account.id})
             sizes = dict(
                 conn.execute(select(Message.id, Message.size).where(Message.id.in_(ids))).all()
             )
@@ -579,22 +584,3 @@ class MailStore:
             ).all()
             touched.update((r.account_id, r.folder_id) for r in rows)
         return touched
-
-    # -- change notification ----------------------------------------------
-
-    def subscribe(self, listener: ChangeListener) -> None:
-        """Call `listener(account_id, folder_id)` after each committed change, from any thread."""
-        with self._listeners_lock:
-            self._listeners.append(listener)
-
-    def unsubscribe(self, listener: ChangeListener) -> None:
-        """Stop calling a listener."""
-        with self._listeners_lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-    def _notify(self, account_id: int, folder_id: int) -> None:
-        with self._listeners_lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(account_id, folder_id)

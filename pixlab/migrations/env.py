@@ -20,7 +20,7 @@ from pathlib import Path
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from pixlab.db import Base, connect_engine, sqlite_url
+from pixlab.db import Base, connect_engine, database_url
 
 
 def _run(connection: Connection) -> None:
@@ -40,7 +40,7 @@ def _url() -> str:
         return url
     data_dir = Path(os.environ.get("PIXLAB_DATA_DIR", "instance"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    return sqlite_url(data_dir)
+    return database_url(data_dir)  # PIXLAB_DATABASE_URL when set
 
 
 given = context.config.attributes.get("connection")

@@ -83,7 +83,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, lab: Lab | None = N
     app.after_request(_vary_on_htmx)
 
     embed.configure(app)
-    limits.init_app(app)
+    limits.init_app(app, lab.engine if lab is not None else None)
     app.register_blueprint(lab_pages.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(mail.bp)

@@ -1,9 +1,10 @@
 """Throttles per client address (Flask-Limiter): joining a workshop, resuming, starting a
 sandbox, a trainer's login.
 
-One configuration for the whole app: in-memory counters by default, or a shared
-store for several processes with `RATELIMIT_STORAGE_URI` (for example
-`redis://…`, or `PIXLAB_RATELIMIT_STORAGE_URI` in the environment). Each limit
+One configuration for the whole app: in-memory counters by default; PixLab's
+own database when it is PostgreSQL (several processes share it: see
+`pixlab.workshops.throttles`), or any store `RATELIMIT_STORAGE_URI` names
+(`pixlab://`, `redis://…`, or `PIXLAB_RATELIMIT_STORAGE_URI` in the environment). Each limit
 is a setting too (`RATELIMIT_JOIN`, …). A learner over a limit gets a page in
 French that says how long to wait, with the status 429 and `Retry-After`.
 """
@@ -13,11 +14,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, current_app, render_template
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
+
+from pixlab.workshops import throttles
 
 DEFAULTS = {
     "RATELIMIT_STORAGE_URI": "memory://",
@@ -31,10 +35,21 @@ DEFAULTS = {
 limiter = Limiter(get_remote_address)
 
 
-def init_app(app: Flask) -> None:
-    """Configure the throttles and their 429 page."""
+def init_app(app: Flask, engine: Any = None) -> None:
+    """Configure the throttles and their 429 page.
+
+    `engine`: the lab's database. On PostgreSQL (several processes may share it)
+    the counters go there unless a storage is configured; `pixlab://` asks for it
+    on any engine.
+    """
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
+    if engine is not None:
+        if (app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+                and throttles.in_database_by_default(engine)):
+            app.config["RATELIMIT_STORAGE_URI"] = f"{throttles.SCHEME}://"
+        if app.config["RATELIMIT_STORAGE_URI"].startswith(f"{throttles.SCHEME}://"):
+            app.config["RATELIMIT_STORAGE_OPTIONS"] = {"engine": engine}
     limiter.init_app(app)
     app.register_error_handler(RateLimitExceeded, _too_many)
 

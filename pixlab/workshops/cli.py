@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from pixlab.db import make_engine, sqlite_url
+from pixlab.db import DATABASE_URL_HELP, database_url, make_engine
 from pixlab.workshops import trainers
 
 
@@ -30,6 +30,7 @@ def add_commands(commands: Any) -> None:
             parser.add_argument("--password-stdin", action="store_true",
                                 help="lire le mot de passe sur une ligne de l'entrée (scripts)")
         parser.add_argument("--data-dir", type=Path, default=data_dir)
+        parser.add_argument("--database-url", default=None, help=DATABASE_URL_HELP)
         parser.set_defaults(run=run)
 
     action("add", "créer un compte formateur", _add, with_password=True)
@@ -42,7 +43,8 @@ def add_commands(commands: Any) -> None:
 def _engine(args: argparse.Namespace) -> Engine:
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    return make_engine(sqlite_url(data_dir))  # made or upgraded by the migrations
+    # Made or upgraded by the migrations.
+    return make_engine(database_url(data_dir, args.database_url))
 
 
 def _read_password(args: argparse.Namespace) -> str:

@@ -29,6 +29,7 @@ from pixlab.db import (
     ScenarioAttempt,
     TraceRecord,
     WorkshopLearner,
+    one_process_at_a_time,
 )
 from pixlab.workshops import service
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PURGE_INTERVAL = 3600.0  # seconds between two purges while PixLab runs
+PURGE_LOCK = 0x50584C01  # PostgreSQL's advisory lock for the purge ("PXL", 1)
 _CHUNK = 500
 
 
@@ -222,7 +224,10 @@ class Purger:
     def _run(self) -> None:
         while True:
             try:
-                gone = purge_expired(self.lab, self.key_of, self.days)
+                # Several processes on one PostgreSQL: one of them purges each round.
+                with one_process_at_a_time(self.lab.engine, PURGE_LOCK) as mine:
+                    gone = (purge_expired(self.lab, self.key_of, self.days) if mine
+                            else {"workshops": 0, "learners": 0})
                 if any(gone.values()):
                     log.info("retention purge: %(workshops)s workshops, %(learners)s learners",
                              gone)
