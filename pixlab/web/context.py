@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from flask import current_app, request, url_for
+from flask import abort, current_app, request, url_for
 
 from pixlab.lab.runner import Lab
 from pixlab.typography import LANGUAGES
 
-__all__ = ["LANGUAGES", "current_lab", "public_url", "resource_dir", "wants_fragment"]
+__all__ = ["LANGUAGES", "current_lab", "public_url", "required_lab", "resource_dir",
+           "wants_fragment"]
 
 
 def resource_dir(name: str) -> Path:
@@ -28,6 +29,14 @@ def resource_dir(name: str) -> Path:
 def current_lab() -> Lab | None:
     """The lab this app drives (None when the app runs without one)."""
     return current_app.extensions.get("pixlab.lab")
+
+
+def required_lab() -> Lab:
+    """The lab this app drives; a page that needs one answers 503 when the app runs without."""
+    lab = current_lab()
+    if lab is None:
+        abort(503)
+    return lab
 
 
 def wants_fragment() -> bool:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from pixlab.sandbox.store import LearnerInfo
 from pixlab.web import learners, scenario_attempts, workshops
-from pixlab.web.context import current_lab
+from pixlab.web.context import current_lab, required_lab
 from pixlab.web.embed import EMBED_NAME
 from pixlab.web.limits import throttle
 from pixlab.web.security import EMBED_PREFIX
@@ -28,17 +28,12 @@ CODE_ARG = "atelier"  # the embed URL's parameter that names the workshop
 KEPT_ARGS = ("lang", "autoLaunch")  # what the course page asked, kept after joining
 
 
-def _lab() -> Any:
-    lab = current_lab()
-    if lab is None:
-        abort(503)
-    return lab
+def _kept_args() -> dict[str, Any]:
+    return {k: request.args[k] for k in KEPT_ARGS if k in request.args}
 
 
 def _play_url(slug: str, code: str) -> str:
-    values: dict[str, Any] = {k: request.args[k] for k in KEPT_ARGS if k in request.args}
-    values[CODE_ARG] = code
-    return url_for(f"{EMBED_NAME}.play", slug=slug, **values)
+    return url_for(f"{EMBED_NAME}.play", slug=slug, **{**_kept_args(), CODE_ARG: code})
 
 
 def _member_of(workshop: service.WorkshopInfo | None) -> bool:
@@ -53,7 +48,7 @@ def _member_of(workshop: service.WorkshopInfo | None) -> bool:
 def _join_page(slug: str, code: str, *, pseudonym: str = "", error: str | None = None,
                suggestion: str = "", status: int = 200) -> ResponseReturnValue:
     scenario = scenario_attempts.scenario_or_404(slug)
-    kept: dict[str, Any] = {k: request.args[k] for k in KEPT_ARGS if k in request.args}
+    kept = _kept_args()
     return render_template(
         "workshops/embed_join.html", scenario=scenario, code=code, pseudonym=pseudonym,
         error=error, suggestion=suggestion,
@@ -101,7 +96,7 @@ def _ask_the_pseudonym() -> ResponseReturnValue | None:
 def join(slug: str) -> ResponseReturnValue:
     """« Rejoindre » inside the frame: as /atelier, then the scenario in the frame."""
     scenario_attempts.scenario_or_404(slug)
-    lab = _lab()
+    lab = required_lab()
     code, pseudonym = request.form.get("code", ""), request.form.get("pseudonyme", "")
     try:
         found = workshops.enter(lab, code, pseudonym, accept=lambda w: slug in w.slugs)
@@ -116,7 +111,7 @@ def join(slug: str) -> ResponseReturnValue:
 def resume(slug: str) -> ResponseReturnValue:
     """« Revenir » inside the frame: code, pseudonym and resume code, as /atelier/reprendre."""
     scenario_attempts.scenario_or_404(slug)
-    lab = _lab()
+    lab = required_lab()
     form: Any = request.form
     member = service.find_member(lab.engine, form.get("code", ""), form.get("pseudonyme", ""),
                                  form.get("reprise", ""))

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from pixlab.client.programs import CHOICES, PROGRAMS, STRINGS, may_run_on
 from pixlab.web import labels, learners, settings_form, testing
-from pixlab.web.context import current_lab, wants_fragment
+from pixlab.web.context import current_lab, required_lab, wants_fragment
 from pixlab.web.limits import throttle
 from pixlab.web.program_messages import (
     how_to_fill,
@@ -64,10 +64,7 @@ def home() -> ResponseReturnValue:
 @throttle("RATELIMIT_START")
 def start() -> ResponseReturnValue:
     """A new anonymous learner, with a lab account and a first device."""
-    lab = current_lab()
-    if lab is None:
-        abort(503)
-    learners.start_learner(lab)
+    learners.start_learner(required_lab())
     return redirect(url_for(".home"), 303)
 
 

@@ -21,7 +21,7 @@ from pixlab.scenarios.engine import ScenarioEngine, UnknownScenario
 from pixlab.scenarios.loader import BrokenScenario, Catalogue, configured_dirs, load_catalogue
 from pixlab.scenarios.progress import COMPLETED, GIVEN_UP, PLAYING
 from pixlab.scenarios.schema import Question, Scenario, local
-from pixlab.web.context import current_lab
+from pixlab.web.context import current_lab, required_lab
 from pixlab.web.labels import lang
 from pixlab.web.learners import current_learner, start_learner
 
@@ -83,9 +83,7 @@ def learner_key(learner: LearnerInfo) -> str:
 
 def ensure_learner() -> LearnerInfo:
     """The session's learner, started (as in the sandbox) when there is none yet."""
-    lab = current_lab()
-    if lab is None:
-        abort(503)
+    lab = required_lab()
     return current_learner() or start_learner(lab)
 
 

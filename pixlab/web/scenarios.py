@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
@@ -14,7 +14,7 @@ from pixlab.web import (
     settings_form,
     testing,
 )
-from pixlab.web.context import current_lab, wants_fragment
+from pixlab.web.context import required_lab, wants_fragment
 from pixlab.web.mail import CHANGED_EVENT
 from pixlab.web.workshops import trainer_required
 
@@ -31,8 +31,7 @@ def _template_helpers() -> dict[str, object]:
 @bp.get("")
 def catalogue() -> ResponseReturnValue:
     """Every playable scenario, with the learner's progress."""
-    if current_lab() is None:
-        abort(503)
+    required_lab()
     learner = learners.current_learner()
     return render_template("scenarios/catalogue.html", cards=scenario_attempts.cards(learner),
                            learner=learner, broken=len(scenario_attempts.broken_scenarios()))
@@ -42,8 +41,7 @@ def catalogue() -> ResponseReturnValue:
 @trainer_required
 def trainer() -> ResponseReturnValue:
     """For trainers: the broken files and what to fix, and the mistakes worth a word."""
-    if current_lab() is None:
-        abort(503)
+    required_lab()
     return render_template("scenarios/trainer.html", broken=scenario_attempts.broken_scenarios(),
                            flagged=scenario_attempts.flagged_mistakes(),
                            file_name=scenario_attempts.problem_file)

@@ -37,7 +37,7 @@ from werkzeug.wrappers import Response
 from pixlab.sandbox.store import LearnerInfo
 from pixlab.scenarios.world import ACCOUNT_FAULTS, Fault
 from pixlab.web import embed, labels, learners, scenario_attempts, testing
-from pixlab.web.context import current_lab, public_url, wants_fragment
+from pixlab.web.context import current_lab, public_url, required_lab, wants_fragment
 from pixlab.web.limits import throttle
 from pixlab.workshops import retention, room, service, trainers
 
@@ -87,13 +87,6 @@ def _template_helpers() -> dict[str, object]:
             "current_trainer": current_trainer}
 
 
-def _lab() -> Any:
-    lab = current_lab()
-    if lab is None:
-        abort(503)
-    return lab
-
-
 # -- the trainer's session -------------------------------------------------------------
 
 
@@ -135,7 +128,7 @@ def require_trainer() -> trainers.TrainerInfo:
 
 
 def _workshop_or_404(workshop_id: int) -> service.WorkshopInfo:
-    found = service.owned(_lab().engine, require_trainer().id, workshop_id)
+    found = service.owned(required_lab().engine, require_trainer().id, workshop_id)
     if found is None:
         abort(404)  # another trainer's workshop does not exist, for this one
     return found
@@ -152,7 +145,7 @@ def _safe_next(target: str | None) -> str:
 @throttle("RATELIMIT_LOGIN")
 def login() -> ResponseReturnValue:
     """« Nom », « Mot de passe », « Se connecter »; says how to create a first trainer."""
-    lab = _lab()
+    lab = required_lab()
     if request.method == "POST":
         found = trainers.authenticate(lab.engine, request.form.get("nom", ""),
                                       request.form.get("mot_de_passe", ""))
@@ -183,7 +176,7 @@ def logout() -> ResponseReturnValue:
 @trainer_required
 def home() -> ResponseReturnValue:
     """The trainer's workshops and « Créer un atelier »."""
-    lab = _lab()
+    lab = required_lab()
     return render_template("workshops/home.html", trainer=require_trainer(),
                            workshops=service.of_trainer(lab.engine, require_trainer().id),
                            catalogue=scenario_attempts.catalogue().scenarios, errors={},
@@ -230,7 +223,7 @@ def _read_create_form() -> tuple[dict[str, Any], dict[str, str]]:
 @trainer_required
 def create() -> ResponseReturnValue:
     """« Créer un atelier »: its name, scenarios in order, an optional end time."""
-    lab = _lab()
+    lab = required_lab()
     values, errors = _read_create_form()
     if errors:
         return render_template(
@@ -249,9 +242,15 @@ def _join_url(workshop: service.WorkshopInfo) -> str:
     return public_url("workshop.join", code=workshop.code)
 
 
+def _class_view(workshop: service.WorkshopInfo) -> room.ClassView:
+    """The class view of a workshop, in the page's language (the pages and the exports)."""
+    return room.class_view(required_lab().engine, scenario_attempts.engine(), workshop, key_of,
+                           labels.lang())
+
+
 def _class_context(workshop: service.WorkshopInfo) -> dict[str, Any]:
-    lab = _lab()
-    view = room.class_view(lab.engine, scenario_attempts.engine(), workshop, key_of, labels.lang())
+    lab = required_lab()
+    view = _class_view(workshop)
     order = request.args.get("tri", "statut")
     return {"workshop": workshop, "view": view, "rows": room.sort_rows(view.rows, order),
             "order": order, "counts": view.counts, "states": STATE_LABELS,
@@ -312,7 +311,7 @@ def switch_fault(workshop_id: int) -> ResponseReturnValue:
     fault, on = request.form.get("panne", ""), request.form.get("etat") == "on"
     if fault not in {f.value for f in Fault}:
         abort(404)
-    lab = _lab()
+    lab = required_lab()
     before = found.faults
     after = service.switch_fault(lab.engine, lab.events, found, fault, on)
     if (fault in before) != (fault in after.faults):
@@ -325,7 +324,7 @@ def switch_fault(workshop_id: int) -> ResponseReturnValue:
 def export_csv(workshop_id: int) -> ResponseReturnValue:
     """« Exporter (CSV) » for a French spreadsheet."""
     found = _workshop_or_404(workshop_id)
-    view = room.class_view(_lab().engine, scenario_attempts.engine(), found, key_of, labels.lang())
+    view = _class_view(found)
     response = Response(room.export_csv(view), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="atelier-{found.code}.csv"'
@@ -337,7 +336,7 @@ def export_csv(workshop_id: int) -> ResponseReturnValue:
 def export_json(workshop_id: int) -> ResponseReturnValue:
     """The same data as JSON."""
     found = _workshop_or_404(workshop_id)
-    view = room.class_view(_lab().engine, scenario_attempts.engine(), found, key_of, labels.lang())
+    view = _class_view(found)
     response = Response(json.dumps(room.export_json(view), ensure_ascii=False, indent=1),
                         mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="atelier-{found.code}.json"'
@@ -349,7 +348,7 @@ def export_json(workshop_id: int) -> ResponseReturnValue:
 def close(workshop_id: int) -> ResponseReturnValue:
     """« Clore l'atelier »: no more joins; the data goes after the retention period."""
     found = _workshop_or_404(workshop_id)
-    service.close(_lab().engine, found)
+    service.close(required_lab().engine, found)
     return redirect(url_for("trainer.workshop", workshop_id=found.id), 303)
 
 
@@ -360,8 +359,8 @@ def delete_now(workshop_id: int) -> ResponseReturnValue:
     found = _workshop_or_404(workshop_id)
     if request.method == "GET" or request.form.get("confirmer") != "oui":
         return render_template("workshops/delete.html", workshop=found,
-                               learners=len(service.members(_lab().engine, found.id)))
-    count = retention.purge_workshop(_lab(), found.id, key_of)
+                               learners=len(service.members(required_lab().engine, found.id)))
+    count = retention.purge_workshop(required_lab(), found.id, key_of)
     flash(f"deleted:{count}")
     return redirect(url_for("trainer.home"), 303)
 
@@ -371,15 +370,15 @@ def delete_now(workshop_id: int) -> ResponseReturnValue:
 def learner(workshop_id: int, member_id: int) -> ResponseReturnValue:
     """A learner's latest operations, read-only: to help without taking their keyboard."""
     found = _workshop_or_404(workshop_id)
-    member = next((m for m in service.members(_lab().engine, found.id) if m.id == member_id),
-                  None)
+    members = service.members(required_lab().engine, found.id)
+    member = next((m for m in members if m.id == member_id), None)
     if member is None:
         abort(404)
     info = learners.devices().learner(member.learner_id)
     assert info is not None
     records = [r for r in (testing.trace_record(info, trace_id)
                            for trace_id in _latest_trace_ids(info)) if r is not None]
-    view = room.class_view(_lab().engine, scenario_attempts.engine(), found, key_of, labels.lang())
+    view = _class_view(found)
     row = next(r for r in view.rows if r.member.id == member.id)
     return render_template("workshops/learner.html", workshop=found, member=member, row=row,
                            view=view, records=records, states=STATE_LABELS, read_only=True)
@@ -400,7 +399,7 @@ def _latest_trace_ids(info: LearnerInfo, limit: int = 5) -> list[int]:
 @throttle("RATELIMIT_JOIN")
 def join() -> ResponseReturnValue:
     """« Code de l'atelier », « Pseudonyme », « Rejoindre »."""
-    lab = _lab()
+    lab = required_lab()
     if request.method == "GET":
         mine = _my_membership()
         if mine is not None and not request.args.get("code"):
@@ -447,7 +446,7 @@ def join_status(error: service.WorkshopError) -> int:
 @throttle("RATELIMIT_RESUME")
 def resume() -> ResponseReturnValue:
     """Come back from another browser: workshop code, pseudonym and resume code together."""
-    lab = _lab()
+    lab = required_lab()
     member = service.find_member(lab.engine, request.form.get("code", ""),
                                  request.form.get("pseudonyme", ""),
                                  request.form.get("reprise", ""))
@@ -461,7 +460,7 @@ def resume() -> ResponseReturnValue:
 
 def _my_membership() -> service.Member | None:
     learner = learners.current_learner()
-    return service.member_of_learner(_lab().engine, learner.id) if learner else None
+    return service.member_of_learner(required_lab().engine, learner.id) if learner else None
 
 
 @learner_bp.get("/mon-atelier")
@@ -471,7 +470,7 @@ def mine() -> ResponseReturnValue:
     learner = learners.current_learner()
     if member is None or learner is None:
         return redirect(url_for("workshop.join"))
-    found = service.get(_lab().engine, member.workshop_id)
+    found = service.get(required_lab().engine, member.workshop_id)
     assert found is not None
     by_slug = {card.scenario.slug: card for card in scenario_attempts.cards(learner)}
     cards = [by_slug[s] for s in found.slugs if s in by_slug]
