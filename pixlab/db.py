@@ -31,6 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
     inspect,
 )
 from sqlalchemy.engine import Connection
@@ -54,6 +55,25 @@ class Account(Base):
     created_at: Mapped[int] = mapped_column(Integer)  # Unix seconds, UTC
     # Consecutive failed logins in worlds that lock accounts (see pixlab.lab.access.Lockouts).
     failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Two-step verification: mail programs must give an application password (AppPassword).
+    two_step: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class AppPassword(Base):
+    """An application password made on a two-step account's page for one mail program.
+
+    Only its salted hash is kept: the password itself is shown once, when made
+    (see `pixlab.lab.access.AppPasswords`).
+    """
+
+    __tablename__ = "app_passwords"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(60))  # the program it was made for
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Float)  # Unix seconds, UTC
 
 
 class Folder(Base):

@@ -23,6 +23,8 @@ from pixlab.scenarios.engine import ScenarioEngine
 from pixlab.scenarios.intruder import STRANGER_ADDRESS
 from pixlab.scenarios.loader import load_catalogue, shipped_dir
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def trail(lab: Lab) -> Iterator[EventTrail]:

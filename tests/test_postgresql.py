@@ -5,6 +5,7 @@ and POP3 deletions keep UIDs strictly increasing, with no message lost or double
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import poplib
 import re
@@ -17,8 +18,10 @@ from typing import Any
 
 import pytest
 from conftest import ADDRESS, PASSWORD
+from sqlalchemy import select
 from test_imap import Wire, idle_until, text_message
 
+from pixlab.db import EventRow
 from pixlab.lab.runner import Lab
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -102,6 +105,55 @@ def test_failed_logins_through_both_labs_lock_the_account_on_both(
     assert "locked" in login(first, PASSWORD).lower()
     second.lockouts.unlock(ADDRESS)  # the reset page, on either process
     assert login(first, PASSWORD) == "OK"
+
+
+def test_two_step_switched_on_through_one_lab_holds_on_the_other(labs: tuple[Lab, Lab]) -> None:
+    """A scenario's account page runs on A; the learner's phone reaches B."""
+    first, second = labs
+    first.app_passwords.set_two_step(ADDRESS, True)
+    client = imaplib.IMAP4("127.0.0.1", second.listener("imap").port, timeout=10)
+    with pytest.raises(imaplib.IMAP4.error, match="pplication"):
+        client.login(ADDRESS, PASSWORD)  # B refuses the account's own password too
+    client.shutdown()
+    shown = first.app_passwords.create(ADDRESS, "Téléphone")
+    client = imaplib.IMAP4("127.0.0.1", second.listener("imap").port, timeout=10)
+    assert client.login(ADDRESS, shown)[0] == "OK"  # made through A, accepted by B
+    client.logout()
+    assert second.app_passwords.labels(ADDRESS)[0][0] == "Téléphone"
+    second.app_passwords.revoke_all(ADDRESS)  # the password changes through B
+    client = imaplib.IMAP4("127.0.0.1", first.listener("imap").port, timeout=10)
+    with pytest.raises(imaplib.IMAP4.error):
+        client.login(ADDRESS, shown)
+    client.shutdown()
+
+
+def test_a_new_password_through_one_lab_cuts_the_sessions_held_on_the_other(
+    labs: tuple[Lab, Lab],
+) -> None:
+    first, second = labs
+    other = "voisin@lycee-exemple.test"
+    first.store.create_account(other, "Voisin-2026")
+    mine, theirs = imap_on(second), imaplib.IMAP4("127.0.0.1", second.listener("imap").port,
+                                                   timeout=10)
+    theirs.login(other, "Voisin-2026")
+    mine.select("INBOX")
+    first.store.create_account(ADDRESS, "Nouveau-2026")  # the reset page, served by A
+    assert first.end_sessions(ADDRESS) == 0  # A held none of them …
+    deadline = time.monotonic() + 2.0
+    with pytest.raises((imaplib.IMAP4.abort, OSError)):  # … B cuts its own at once
+        while time.monotonic() < deadline:
+            mine.noop()
+            time.sleep(0.05)
+    with contextlib.suppress(OSError):
+        mine.shutdown()
+    assert theirs.noop()[0] == "OK"  # another account's session goes on
+    theirs.logout()
+    second.events.flush()
+    with second.engine.connect() as conn:
+        ended = conn.execute(
+            select(EventRow.data).where(EventRow.kind == "session.ended",
+                                        EventRow.account == ADDRESS)).scalars().all()
+    assert len(ended) == 1 and "password changed" in ended[0]
 
 
 def test_noop_on_one_lab_sees_a_flag_and_an_expunge_made_through_the_other(

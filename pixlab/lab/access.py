@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
 import time
 from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Table, bindparam, select, update
+from sqlalchemy import Engine, Table, bindparam, delete, insert, select, update
 
-from pixlab.db import Account, DriverStatement
+from pixlab.db import Account, AppPassword, DriverStatement
 from pixlab.lab.config import LabConfig
-from pixlab.lab.passwords import hash_password, verify_password
+from pixlab.lab.passwords import RecentLogins, hash_password
 from pixlab.lab.store import normalise_address
 
 _ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
 _READ_FAILURES = DriverStatement(
     select(_ACCOUNTS.c.failed_logins).where(_ACCOUNTS.c.address == bindparam("b_address"))
+)
+_APP: Table = AppPassword.__table__  # type: ignore[assignment]
+# A two-step account's application passwords, at each login with one (oldest first).
+_READ_APP_PASSWORDS = DriverStatement(
+    select(_APP.c.label, _APP.c.password_hash).join(_ACCOUNTS)
+    .where(_ACCOUNTS.c.address == bindparam("b_address")).order_by(_APP.c.id)
 )
 
 if TYPE_CHECKING:
@@ -190,43 +195,58 @@ class AppPasswords:
     kept as a salted hash and shown once, when it is made; changing the
     account's password revokes them all (Google does the same).
 
-    This lives in the lab's memory, as `Lockouts` does: a scenario switches it
-    on for one learner's account at the start of each attempt.
+    Both live in the database (`accounts.two_step`, the `app_passwords` table),
+    so every process sharing it gives the same answer: a password made through
+    one works through all. A scenario switches two-step on for one learner's
+    account at the start of each attempt.
     """
 
     LETTERS = "abcdefghijklmnopqrstuvwxyz"
     MAX_PER_ACCOUNT = 20
 
-    def __init__(self) -> None:
-        # address -> [(label, hash, created_at)], for the accounts with two-step verification.
-        self._accounts: dict[str, list[tuple[str, str, float]]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # A mail program logs in again and again with the same application password.
+        self._recent = RecentLogins()
 
     def set_two_step(self, address: str, on: bool) -> None:
         """Switch two-step verification on (with no application password yet) or off."""
-        address = normalise_address(address)
-        with self._lock:
-            self._accounts.pop(address, None)
-            if on:
-                self._accounts[address] = []
+        with self.engine.begin() as conn:
+            account_id = conn.execute(
+                update(_ACCOUNTS).where(_ACCOUNTS.c.address == normalise_address(address))
+                .values(two_step=on).returning(_ACCOUNTS.c.id)).scalar()
+            if account_id is not None:
+                conn.execute(delete(_APP).where(_APP.c.account_id == account_id))
 
     def two_step(self, address: str) -> bool:
         """Whether this account has two-step verification on."""
-        return normalise_address(address) in self._accounts
+        with self.engine.connect() as conn:
+            return bool(conn.execute(select(_ACCOUNTS.c.two_step).where(
+                _ACCOUNTS.c.address == normalise_address(address))).scalar())
 
     def create(self, address: str, label: str) -> str:
         """A new application password for a program, as shown once: four groups of four letters.
 
+        The account keeps its `MAX_PER_ACCOUNT` most recent ones.
+
         Raises:
             KeyError: the account has no two-step verification.
         """
-        address = normalise_address(address)
         password = "".join(secrets.choice(self.LETTERS) for _ in range(16))
         stored = hash_password(password)
-        with self._lock:
-            kept = self._accounts[address]
-            kept.append((label.strip()[:60] or "?", stored, time.time()))
-            del kept[: -self.MAX_PER_ACCOUNT]
+        with self.engine.begin() as conn:
+            account_id = conn.execute(select(_ACCOUNTS.c.id).where(
+                _ACCOUNTS.c.address == normalise_address(address), _ACCOUNTS.c.two_step)
+            ).scalar()
+            if account_id is None:
+                raise KeyError(address)
+            conn.execute(insert(_APP).values(account_id=account_id,
+                                             label=label.strip()[:60] or "?",
+                                             password_hash=stored, created_at=time.time()))
+            newest = (select(_APP.c.id).where(_APP.c.account_id == account_id)
+                      .order_by(_APP.c.id.desc()).limit(self.MAX_PER_ACCOUNT))
+            conn.execute(delete(_APP).where(_APP.c.account_id == account_id,
+                                            _APP.c.id.not_in(newest.scalar_subquery())))
         return " ".join(password[i:i + 4] for i in range(0, 16, 4))
 
     def verify(self, address: str, password: str) -> str | None:
@@ -234,22 +254,22 @@ class AppPasswords:
         typed = password.replace(" ", "").lower()
         if len(typed) != 16:
             return None
-        with self._lock:
-            kept = list(self._accounts.get(normalise_address(address), ()))
-        for label, stored, _ in kept:
-            if verify_password(typed, stored):
-                return label
+        for label, stored in _READ_APP_PASSWORDS.rows(self.engine,
+                                                      b_address=normalise_address(address)):
+            if self._recent.verify(typed, stored):
+                return str(label)
         return None
 
     def labels(self, address: str) -> list[tuple[str, float]]:
         """The programs an application password was made for, and when (never the passwords)."""
-        with self._lock:
-            return [(label, at) for label, _, at in self._accounts.get(
-                normalise_address(address), ())]
+        with self.engine.connect() as conn:
+            return [(row.label, row.created_at) for row in conn.execute(
+                select(_APP.c.label, _APP.c.created_at).join(_ACCOUNTS)
+                .where(_ACCOUNTS.c.address == normalise_address(address))
+                .order_by(_APP.c.id))]
 
     def revoke_all(self, address: str) -> None:
         """The account's password changed: every application password stops working."""
-        with self._lock:
-            kept = self._accounts.get(normalise_address(address))
-            if kept is not None:
-                kept.clear()
+        account = select(_ACCOUNTS.c.id).where(_ACCOUNTS.c.address == normalise_address(address))
+        with self.engine.begin() as conn:
+            conn.execute(delete(_APP).where(_APP.c.account_id.in_(account.scalar_subquery())))

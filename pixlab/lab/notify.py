@@ -1,4 +1,4 @@
-"""Mailbox changes between processes: PostgreSQL's LISTEN/NOTIFY.
+"""Mailbox changes and ended sessions between processes: PostgreSQL's LISTEN/NOTIFY.
 
 Several `pixlab serve` processes share one PostgreSQL. A message delivered
 through one of them must wake an IMAP client idling on another at once (RFC
@@ -8,6 +8,10 @@ running lab listens on it with a connection of its own, in a thread that hands
 what it hears to the store's in-process listeners. A process skips its own
 announcements: it told its listeners already, before the NOTIFY went out.
 
+The same channel carries an account's new password (`'origin end ["address",
+"reason"]'`): every process then cuts the sessions it holds on that account, as
+the one that changed it did with its own.
+
 PostgreSQL delivers a notification only once the transaction that sent it
 commits, to every session listening at that moment, in commit order.
 SQLite has a single process: nothing to announce, nothing to hear.
@@ -15,6 +19,7 @@ SQLite has a single process: nothing to announce, nothing to hear.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -31,6 +36,8 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[int, int], None]
 ChangeSubscriber = Callable[[int, int], None]  # (account id, folder id)
+SessionsEnder = Callable[[str, str], None]  # (account address, reason)
+_END = "end"
 
 
 def payload(origin: str, account_id: int, folder_id: int) -> str:
@@ -40,7 +47,11 @@ def payload(origin: str, account_id: int, folder_id: int) -> str:
 
 def announce(cursor: Any, origin: str, account_id: int, folder_id: int) -> None:
     """Queue the announcement of a change in the cursor's transaction (sent at its commit)."""
-    cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload(origin, account_id, folder_id)))
+    _send(cursor, payload(origin, account_id, folder_id))
+
+
+def _send(cursor: Any, text: str) -> None:
+    cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, text))
 
 
 class ChangeListener:
@@ -48,10 +59,12 @@ class ChangeListener:
 
     RECONNECT_DELAY = 1.0
 
-    def __init__(self, engine: Engine, origin: str, deliver: Deliver) -> None:
+    def __init__(self, engine: Engine, origin: str, deliver: Deliver,
+                 end_sessions: SessionsEnder) -> None:
         self.engine = engine
         self.origin = origin
         self.deliver = deliver
+        self.end_sessions = end_sessions
         self._stop = threading.Event()
         self._listening = threading.Event()
         self._thread: threading.Thread | None = None
@@ -108,7 +121,12 @@ class ChangeListener:
         origin, _, rest = text.partition(" ")
         if origin == self.origin or rest == _STOP:
             return  # our own change (our listeners know already), or a lab stopping
+        kind, _, ended = rest.partition(" ")
         try:
+            if kind == _END:
+                address, reason = json.loads(ended)
+                self.end_sessions(str(address), str(reason))
+                return
             account_id, folder_id = (int(part) for part in rest.split())
         except ValueError:
             log.warning("ignored a malformed change notification")
@@ -128,6 +146,7 @@ class ChangeNotices:
         self.engine = engine
         self._listeners: list[ChangeSubscriber] = []
         self._listeners_lock = threading.Lock()
+        self._session_enders: list[SessionsEnder] = []
         # PostgreSQL: other processes may share this database; changes are announced to them.
         self.shared = is_postgresql(engine)
         self.origin = secrets.token_hex(8)  # this store's name on the channel
@@ -144,10 +163,22 @@ class ChangeNotices:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
+    def on_sessions_ended(self, ender: SessionsEnder) -> None:
+        """Call `ender(address, reason)` when another process ends an account's sessions."""
+        self._session_enders.append(ender)
+
+    def announce_sessions_ended(self, address: str, reason: str) -> None:
+        """Tell the other processes to cut their sessions of an account (PostgreSQL only)."""
+        if not self.shared:
+            return
+        with driver_cursor(self.engine, commit=True) as cursor:
+            _send(cursor, f"{self.origin} {_END} {json.dumps([address, reason])}")
+
     def listen(self) -> None:
         """Hear the changes other processes make (PostgreSQL's LISTEN), until `stop_listening`."""
         if self.shared and self._changes is None:
-            self._changes = ChangeListener(self.engine, self.origin, self._tell)
+            self._changes = ChangeListener(self.engine, self.origin, self._tell,
+                                           self._sessions_ended)
             self._changes.start()
 
     def stop_listening(self) -> None:
@@ -166,6 +197,10 @@ class ChangeNotices:
                     announce(cursor, self.origin, account_id, folder_id)
             except Exception:  # the change is committed; only a prompt wake-up is lost
                 log.warning("could not announce a mailbox change")
+
+    def _sessions_ended(self, address: str, reason: str) -> None:
+        for ender in list(self._session_enders):
+            ender(address, reason)
 
     def _tell(self, account_id: int, folder_id: int) -> None:
         with self._listeners_lock:

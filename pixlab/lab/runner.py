@@ -87,7 +87,8 @@ class Lab:
         self.tap = Tap(self)
         self.connections = ConnectionLimits(config)
         self.lockouts = Lockouts(self.engine)
-        self.app_passwords = AppPasswords()
+        self.app_passwords = AppPasswords(self.engine)
+        self.store.on_sessions_ended(self._sessions_ended_elsewhere)
         self.failure_delays = FailureDelays(
             config.auth_failure_delay, config.auth_failure_delay_max
         )
@@ -226,8 +227,9 @@ class Lab:
         if self.lockouts.is_locked(address, limit):
             self.refuse_login(conn, mechanism, "account locked", user, **details)
             raise LoginRefused("locked", self._failure_delay(conn, address))
-        account = self.store.authenticate(user, password)
-        if self.app_passwords.two_step(address):
+        found = self.store.sign_in(user, password)
+        account = found.account if found is not None and found.password_right else None
+        if found is not None and found.two_step:
             # Two-step verification: the account's own password is right but not enough for
             # a mail program, which must give an application password instead.
             label = self.app_passwords.verify(address, password)
@@ -235,7 +237,7 @@ class Lab:
                 self.refuse_login(conn, mechanism, "application password required", user,
                                   **details)
                 raise LoginRefused("app_password", self._failure_delay(conn, address))
-            account = self.store.account(address) if label is not None else None
+            account = found.account if label is not None else None
             if account is not None:
                 # Logged in with an application password, made for the program `app`.
                 details.update(app_login=True, app=label)
@@ -256,23 +258,36 @@ class Lab:
         return account
 
     def end_sessions(self, address: str, reason: str = "password changed") -> int:
-        """Cut every open connection logged in to an account; returns how many.
+        """Cut every open connection logged in to an account; returns how many this process cut.
 
         What a provider does when the account's password changes: a program (or a
         stranger) that logged in with the old one is disconnected at once, and its
-        next login needs the new password.
+        next login needs the new password. Processes sharing a PostgreSQL database
+        hear of it and cut the sessions they hold too.
         """
         address = normalise_address(address)
 
         async def cut() -> int:
-            ended = 0
-            for conn, transport in self.tap.logged_in(address):
-                conn.record("session.ended", reason=reason, peer=conn.peer[0])
-                transport.abort()
-                ended += 1
-            return ended
+            return self._cut_sessions(address, reason)
 
-        return self.call(cut())
+        ended = self.call(cut())
+        self.store.announce_sessions_ended(address, reason)
+        return ended
+
+    def _cut_sessions(self, address: str, reason: str) -> int:
+        # In the loop's thread: each session's end is recorded, then its client cut off.
+        ended = 0
+        for conn, transport in self.tap.logged_in(address):
+            conn.record("session.ended", reason=reason, peer=conn.peer[0])
+            transport.abort()
+            ended += 1
+        return ended
+
+    def _sessions_ended_elsewhere(self, address: str, reason: str) -> None:
+        # From the change listener's thread: another process changed the account's password.
+        loop = self.loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self._cut_sessions, normalise_address(address), reason)
 
     def _failure_delay(self, conn: Connection, address: str) -> float:
         # PixLab's own client is never slowed: lessons make it fail on purpose.

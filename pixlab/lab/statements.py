@@ -28,7 +28,7 @@ ACCOUNT_BY_ADDRESS = select(_A.id, _A.address, _A.quota_bytes).where(
     _A.address == bindparam("b_address")
 )
 ACCOUNT_BY_ID = select(_A.id, _A.address, _A.quota_bytes).where(_A.id == bindparam("b_id"))
-ACCOUNT_WITH_HASH = select(_A.id, _A.address, _A.quota_bytes, _A.password_hash).where(
+ACCOUNT_WITH_HASH = select(_A.id, _A.address, _A.quota_bytes, _A.password_hash, _A.two_step).where(
     _A.address == bindparam("b_address")
 )
 USAGE = select(func.coalesce(func.sum(_M.size), 0)).where(

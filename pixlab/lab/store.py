@@ -73,6 +73,16 @@ class AccountInfo:
 
 
 @dataclass(frozen=True)
+class SignIn:
+    """A login's account, found by its address: whether the password given is the account's own,
+    and whether the account has two-step verification (`pixlab.lab.access.AppPasswords`)."""
+
+    account: AccountInfo
+    password_right: bool
+    two_step: bool
+
+
+@dataclass(frozen=True)
 class FolderInfo:
     """A folder and its IMAP identity."""
 
@@ -191,13 +201,17 @@ class MailStore(notify.ChangeNotices):
 
     def authenticate(self, address: str, password: str) -> AccountInfo | None:
         """The account if the password is right, else None (unknown or wrong: same answer)."""
+        found = self.sign_in(address, password)
+        return found.account if found is not None and found.password_right else None
+
+    def sign_in(self, address: str, password: str) -> SignIn | None:
+        """The account of that address and whether `password` is its own; None: no such account."""
         rows = q.READ_ACCOUNT_WITH_HASH.rows(self.engine, b_address=normalise_address(address))
         if not rows:
             return None
-        account_id, stored_address, quota_bytes, password_hash = rows[0]
-        if not self._recent_logins.verify(password, password_hash):
-            return None
-        return AccountInfo(account_id, stored_address, quota_bytes)
+        account_id, stored_address, quota_bytes, password_hash, two_step = rows[0]
+        return SignIn(AccountInfo(account_id, stored_address, quota_bytes),
+                      self._recent_logins.verify(password, password_hash), bool(two_step))
 
     def set_quota(self, account_id: int, quota_bytes: int) -> None:
         """Change an account's quota."""

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, func, or_, select
 
 from pixlab.db import (
     Account,
+    AppPassword,
     Device,
     EventRow,
     Folder,
@@ -87,6 +88,7 @@ def purge_learner(lab: Lab, learner_id: int, key_of: Callable[[str], str]) -> bo
         if account_ids:
             conn.execute(delete(Message).where(Message.account_id.in_(account_ids)))
             conn.execute(delete(Folder).where(Folder.account_id.in_(account_ids)))
+            conn.execute(delete(AppPassword).where(AppPassword.account_id.in_(account_ids)))
             conn.execute(delete(Account).where(Account.id.in_(account_ids)))
         device_ids = list(conn.execute(
             select(Device.id).where(Device.learner_id == learner_id)).scalars())
