@@ -19,6 +19,7 @@ from pixlab.client.client import MailClient
 from pixlab.client.settings import Security
 from pixlab.lab.events import Event
 from pixlab.lab.runner import Lab
+from pixlab.scenarios import progress
 from pixlab.scenarios.engine import IncompleteSettings, ScenarioEngine, UnknownScenario
 from pixlab.scenarios.loader import load_catalogue
 from pixlab.scenarios.matchers import EventFact, matches
@@ -376,6 +377,30 @@ def test_concurrent_updates_are_replayed_not_lost(engine: ScenarioEngine) -> Non
 
     engine.attempts.update(attempt.id, change)
     assert len(calls) == 2 and calls[1] == calls[0] + 1
+    record = engine.attempts.get(attempt.id)
+    assert record is not None and record.hints_used == 1 and "note" in record.state.quiz
+
+
+def test_a_request_reads_its_attempt_once_yet_loses_no_write_made_meanwhile(
+    engine: ScenarioEngine,
+) -> None:
+    attempt = engine.start(LEARNER, SLUG)
+    progress.begin_request()  # what the web app does for each request
+    try:
+        assert engine.attempts.get(attempt.id) is not None  # read, and kept for the request
+        # Another request (another thread, or another process) reveals a hint meanwhile.
+        other = threading.Thread(target=engine.reveal_hint, args=(attempt.id,))
+        other.start()
+        other.join()
+        kept = engine.attempts.get(attempt.id)
+        assert kept is not None and kept.hints_used == 0  # this request's one view
+        # A write from the kept row conflicts on its version and is replayed on the fresh one.
+        engine.attempts.update(attempt.id, lambda record: record.state.quiz.update(
+            note={"choices": [], "correct": True, "at": 0}))
+        after = engine.attempts.get(attempt.id)  # what this request wrote is read back
+        assert after is not None and after.hints_used == 1 and "note" in after.state.quiz
+    finally:
+        progress.end_request()
     record = engine.attempts.get(attempt.id)
     assert record is not None and record.hints_used == 1 and "note" in record.state.quiz
 

@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from pixlab.lab.runner import Lab
+from pixlab.scenarios import progress
 from pixlab.web import create_app
 from pixlab.workshops import trainers
 
@@ -99,6 +100,22 @@ def test_the_player_shows_story_sheet_objectives_and_the_devices_editable_fields
     assert re.search(r'id="outgoing_host"[^>]*disabled', page)
     assert not re.search(r'name="leave_on_server" value="forever"[^>]*disabled', page)
     assert "Ordinateur familial" in page and "-sc@lycee-exemple.test" in page
+
+
+def test_a_player_page_reads_its_attempt_once_not_once_per_question(
+    player: Player, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    player.start()
+    player.get(f"/scenarios/{SLUG}")  # the arrivals due at the start are written
+    reads = []
+    by_id = progress._READ_BY_ID
+    read = by_id.rows
+    monkeypatch.setattr(by_id, "rows", lambda *a, **kw: reads.append(1) or read(*a, **kw))
+    page = player.get(f"/scenarios/{SLUG}")
+    assert "Ta mission" in page and "Pas encore" in page  # the whole page, devices and all
+    # Once, and once again after the phone's mail pane wrote its fetch into the attempt.
+    # Sixteen before: each of the page's questions read the row.
+    assert len(reads) == 2
 
 
 def test_playing_scenario_2_the_right_way_meets_every_objective(player: Player) -> None:

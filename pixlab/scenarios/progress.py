@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Sequence
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, TypeVar
 
@@ -125,6 +126,30 @@ _READ_LATEST = DriverStatement(
 )
 
 
+# The attempts' rows read during the current web request (None outside one): see `one_request`.
+_READ_IN_REQUEST: ContextVar[dict[int, Sequence[Any]] | None] = ContextVar(
+    "pixlab_attempts_read_in_request", default=None)
+
+
+def begin_request() -> None:
+    """From here until `end_request`, an attempt read once is not read again unless written.
+
+    The player's page asks the engine a dozen questions (its devices, its
+    hints, its quiz, …), and each helper read the attempt afresh: on
+    PostgreSQL, sixteen round trips for the same row. A page is one view of
+    the attempt. What this request writes through `AttemptStore.update` is read
+    back. A write never rests on a stale row: `update` writes only if the
+    attempt's `version` is still the one it read, and after a conflict it
+    reads the row from the database (what another request or process wrote).
+    """
+    _READ_IN_REQUEST.set({})
+
+
+def end_request() -> None:
+    """The request is over: the next read goes to the database again."""
+    _READ_IN_REQUEST.set(None)
+
+
 def _fingerprint(record: AttemptRecord) -> tuple[Any, ...]:
     return (record.status, record.ended_at, record.hints_used, record.password,
             record.state.to_json())
@@ -145,6 +170,8 @@ class AttemptStore:
 
     @staticmethod
     def _retire(conn: Any, address: str, at: float) -> None:
+        if _READ_IN_REQUEST.get() is not None:
+            _READ_IN_REQUEST.set({})  # attempts on that address end: read them again
         conn.execute(
             update(ScenarioAttempt)
             .where(ScenarioAttempt.address == address, ScenarioAttempt.status == PLAYING)
@@ -169,9 +196,27 @@ class AttemptStore:
         return created
 
     def get(self, attempt_id: int) -> AttemptRecord | None:
-        """An attempt by id."""
+        """An attempt by id (read once per web request, see `begin_request`)."""
+        read = _READ_IN_REQUEST.get()
+        row = read.get(attempt_id) if read is not None else None
+        if row is None:
+            row = self._read(attempt_id)
+        return _record(row) if row is not None else None
+
+    def _fresh(self, attempt_id: int) -> AttemptRecord | None:
+        row = self._read(attempt_id)
+        return _record(row) if row is not None else None
+
+    def _read(self, attempt_id: int) -> Sequence[Any] | None:
+        # From the database; kept for the rest of the request, if in one.
         rows = _READ_BY_ID.rows(self.engine, b_id=attempt_id)
-        return _record(rows[0]) if rows else None
+        read = _READ_IN_REQUEST.get()
+        if read is not None:
+            if rows:
+                read[attempt_id] = rows[0]
+            else:
+                read.pop(attempt_id, None)
+        return rows[0] if rows else None
 
     def latest(self, learner: str, slug: str) -> AttemptRecord | None:
         """A learner's latest attempt at a scenario."""
@@ -203,8 +248,9 @@ class AttemptStore:
             KeyError: no such attempt.
             ConcurrentUpdate: the attempt kept changing under us.
         """
-        for _ in range(self.MAX_RETRIES):
-            record = self.get(attempt_id)
+        for retry in range(self.MAX_RETRIES):
+            # What this request read, first; after a conflict, the row as it is now.
+            record = self.get(attempt_id) if not retry else self._fresh(attempt_id)
             if record is None:
                 raise KeyError(attempt_id)
             before = _fingerprint(record)
@@ -230,6 +276,9 @@ class AttemptStore:
                         state=state.to_json(),
                     )
                 ).rowcount
+            read = _READ_IN_REQUEST.get()
+            if read is not None:
+                read.pop(attempt_id, None)  # the next read sees what was just written
             if written:
                 return result
         raise ConcurrentUpdate(f"attempt {attempt_id} kept changing")

@@ -19,6 +19,7 @@ from pixlab.client.client import LocalMail, MailClient
 from pixlab.client.settings import SETTING_KINDS
 from pixlab.client.trace import Trace
 from pixlab.sandbox.store import DeviceInfo, LearnerInfo, column
+from pixlab.scenarios import progress
 from pixlab.scenarios.attempt import Attempt
 from pixlab.scenarios.engine import ScenarioEngine, UnknownScenario
 from pixlab.scenarios.schema import INTRUDER_DEVICE, DeviceSpec, Scenario, local
@@ -73,6 +74,14 @@ def init_app(app: Any) -> None:
     app.extensions.setdefault("pixlab.device_labels", []).append(device_name)
     app.extensions.setdefault("pixlab.device_local_archives", []).append(local_archives)
     app.extensions.setdefault("pixlab.device_storage_changed", []).append(storage_changed)
+    # A page is one view of an attempt: its row is read once per request, not once per
+    # question the page asks the engine (pixlab.scenarios.progress.begin_request).
+    app.before_request(progress.begin_request)
+    app.teardown_request(_end_request)
+
+
+def _end_request(_error: BaseException | None) -> None:
+    progress.end_request()
 
 
 def start(slug: str) -> Attempt:
