@@ -218,12 +218,6 @@ class AppPasswords:
             if account_id is not None:
                 conn.execute(delete(_APP).where(_APP.c.account_id == account_id))
 
-    def two_step(self, address: str) -> bool:
-        """Whether this account has two-step verification on."""
-        with self.engine.connect() as conn:
-            return bool(conn.execute(select(_ACCOUNTS.c.two_step).where(
-                _ACCOUNTS.c.address == normalise_address(address))).scalar())
-
     def create(self, address: str, label: str) -> str:
         """A new application password for a program, as shown once: four groups of four letters.
 
